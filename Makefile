@@ -1,0 +1,74 @@
+# obs-platform: `make up` starts everything, `make test` runs every test. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HUDI_BUNDLE := org.apache.hudi:hudi-spark3.5-bundle_2.12:1.2.0
+JARS := .cache/jars
+BUNDLE_JAR := $(JARS)/hudi-spark3.5-bundle_2.12-1.2.0.jar
+PSTEST := emulator/pstest/bin/pstest-emulator
+JAVA17 := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/temurin-17-jdk-amd64))
+export JAVA_HOME ?= $(JAVA17)
+export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export DAGSTER_HOME := $(CURDIR)
+export OBS_DAGSTER_DIR ?= $(CURDIR)/var/dagster
+export OBS_DAGSTER_COMPUTE_LOGS ?= $(CURDIR)/var/dagster/logs
+
+.PHONY: help deps python jars emulator frontend up test test-fast lint clean
+
+help:
+	@echo "make up     install what is missing, start the whole platform on 127.0.0.1, print the URLs"
+	@echo "make test   install what is missing, run every test (Spark, Pub/Sub emulator, BFF, dashboard)"
+	@echo "make deps   only install (Python env, Hudi bundle, Pub/Sub fallback, frontend build)"
+	@echo "make lint   ruff"
+
+deps: python jars emulator frontend
+
+# --- Python environment (re-installed when pyproject.toml changes) --------------------------------------
+python: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@echo "==> Python environment ($(VENV)) from pyproject.toml"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --progress-bar off -e ".[dev]" | grep -E "^(Successfully|ERROR)" || true
+	@$(PY) -c "import pyspark, dagster, hudi, fastavro, fastapi" && touch $@
+
+# --- Hudi's Spark bundle from Maven Central --------------------------------------------------------------
+jars: $(BUNDLE_JAR)
+$(BUNDLE_JAR):
+	@echo "==> Hudi Spark bundle $(HUDI_BUNDLE) (Maven Central, ~80 MB)"
+	@mkdir -p $(JARS)
+	@mvn -q -B dependency:copy -Dartifact=$(HUDI_BUNDLE) -DoutputDirectory=$(JARS) -Dmdep.overWriteIfNewer=true
+	@test -s $@
+
+# --- Pub/Sub: gcloud's emulator when installed; the Go pstest fallback is built either way (it is tested) -
+emulator: $(PSTEST)
+$(PSTEST): emulator/pstest/main.go emulator/pstest/go.mod emulator/pstest/go.sum
+	@echo "==> Pub/Sub fallback emulator (Go, pstest) -> $(PSTEST)"
+	@if command -v go >/dev/null; then cd emulator/pstest && go build -o bin/pstest-emulator . ; \
+	  else echo "   go not found: skipping the pstest fallback (gcloud's emulator will be used)"; fi
+
+# --- Dashboard ---------------------------------------------------------------------------------------------
+frontend: frontend/node_modules/.package-lock.json frontend/.built
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	@echo "==> dashboard npm packages"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+frontend/.built: frontend/node_modules/.package-lock.json $(shell find frontend/src -type f 2>/dev/null) frontend/package.json
+	@echo "==> dashboard build"
+	@cd frontend && npm run --silent build >/dev/null && touch .built
+
+# --- The two commands --------------------------------------------------------------------------------------
+up: deps
+	@$(PY) scripts/up.py
+
+test: deps
+	@echo "==> tests"
+	@$(PY) -m pytest
+
+lint: python
+	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts bench
+
+clean:
+	rm -rf var .pytest_cache frontend/.built

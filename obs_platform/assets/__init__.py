@@ -1,0 +1,1 @@
+"""Thin Dagster edges over the platform's packages."""

@@ -1,0 +1,3 @@
+from obs_platform.ingestion.stream import main
+
+main()

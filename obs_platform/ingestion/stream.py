@@ -1,0 +1,204 @@
+"""The streaming ingestion: a Spark Structured Streaming query whose micro-batches pull from Pub/Sub,
+upsert into the Hudi table, keep dead letters, and ack only after the Hudi commit.
+
+    python -m obs_platform.ingestion        # runs until SIGINT/SIGTERM
+
+Each micro-batch (one per ``trigger_seconds``):
+  1. pull at most ``max_messages_per_batch`` messages (back-pressure) on the driver;
+  2. decode: good rows to the table, the rest to the dead-letter store with a reason;
+  3. upsert the rows into Hudi (event-time ordering: the greatest lastUpdatedAt wins), while a lease thread
+     extends the messages' ack deadlines;
+  4. ack. A crash anywhere before 4 means Pub/Sub redelivers and the upsert absorbs the duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from obs_platform.events.codec import EventCodec
+from obs_platform.ingestion.batch import decode_batch
+from obs_platform.ingestion.dead_letters import DeadLetterStore
+from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
+from obs_platform.lakehouse.spark import build_spark_session
+from obs_platform.lakehouse.table import TableSpec
+from obs_platform.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommitReport:
+    """What one micro-batch did; becomes the table's materialization metadata in Dagster."""
+
+    batch_id: int
+    instant: str | None         # the Hudi commit instant, None when only dead letters came
+    rows_written: int
+    rows_inserted: int
+    rows_updated: int
+    dead_letters: int
+    bytes_written: int
+    batch_seconds: float
+    oldest_publish_to_commit_s: float | None
+
+
+def latest_commit_stats(table_uri: str) -> tuple[str | None, dict]:
+    """The newest completed commit and its write stats, read from the timeline with hudi-rs (no JVM)."""
+    import json
+
+    from hudi import HudiTable
+
+    timeline = HudiTable(table_uri).get_timeline()
+    commits = timeline.get_completed_commits(desc=True)
+    if not commits:
+        return None, {}
+    meta = json.loads(timeline.get_instant_metadata_in_json(commits[0]))
+    totals = {"numInserts": 0, "numUpdateWrites": 0, "numWrites": 0, "totalWriteBytes": 0}
+    for stats in (meta.get("partitionToWriteStats") or {}).values():
+        for stat in stats:
+            for key in totals:
+                totals[key] += int(stat.get(key) or 0)
+    return commits[0].timestamp, totals
+
+
+class MicroBatchWriter:
+    """The body of ``foreachBatch``: everything one micro-batch does, in order."""
+
+    def __init__(self, spark, settings: Settings, reader: PubSubBatchReader,
+                 on_commit: Callable[[CommitReport], None] | None = None):
+        self.spark = spark
+        self.settings = settings
+        self.spec = TableSpec.from_settings(settings)
+        self.reader = reader
+        self.codec = EventCodec()
+        self.dead_letters = DeadLetterStore(settings.dead_letter_path)
+        self.staging = settings.home / "staging"
+        self.on_commit = on_commit
+        self.batches = 0
+        self.draining = threading.Event()  # set: finish the batch in flight, start no other
+        self._busy = threading.Lock()
+
+    def __call__(self, _ticks, batch_id: int) -> None:
+        if self.draining.is_set():
+            return
+        with self._busy:
+            self._run_batch(batch_id)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Drain: let the batch in flight commit and ack, and start no new one."""
+        self.draining.set()
+        if self._busy.acquire(timeout=timeout):
+            self._busy.release()
+            return True
+        return False
+
+    def _run_batch(self, batch_id: int) -> None:
+        started = time.monotonic()
+        messages = self.reader.pull(self.settings.max_messages_per_batch)
+        if not messages:
+            return
+        decoded = decode_batch(messages, self.codec)
+        instant, stats = None, {}
+        with self.reader.leased(messages):
+            if decoded.bad:
+                self.dead_letters.append(decoded.dead_letters, batch_id)
+            if decoded.good:
+                self._upsert(decoded.rows, batch_id)
+                instant, stats = latest_commit_stats(self.spec.base_uri)
+        self.reader.ack(messages)
+        self.batches += 1
+        now_ms = time.time() * 1000
+        report = CommitReport(
+            batch_id=batch_id, instant=instant, rows_written=decoded.good,
+            rows_inserted=stats.get("numInserts", 0), rows_updated=stats.get("numUpdateWrites", 0),
+            dead_letters=decoded.bad, bytes_written=stats.get("totalWriteBytes", 0),
+            batch_seconds=round(time.monotonic() - started, 3),
+            oldest_publish_to_commit_s=round((now_ms - decoded.oldest_publish_ms) / 1000, 3)
+            if decoded.oldest_publish_ms else None,
+        )
+        log.info("batch %d: %d rows -> commit %s, %d dead letters, %.1fs", batch_id, decoded.good, instant,
+                 decoded.bad, report.batch_seconds)
+        if self.on_commit:
+            self.on_commit(report)
+
+    def _upsert(self, rows, batch_id: int) -> None:
+        # Arrow -> Parquet -> Spark: no per-row Python serialization on the way into the JVM.
+        folder = self.staging / f"batch-{batch_id}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        pq.write_table(rows, folder / "part-0.parquet")
+        try:
+            frame = self.spark.read.parquet(str(folder))
+            frame.write.format("hudi").options(**self.spec.upsert_options()).mode("append").save(self.spec.base_uri)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_stream(spark, settings: Settings, writer: MicroBatchWriter):
+    """Start the Structured Streaming query; one micro-batch per trigger interval.
+
+    The ``rate-micro-batch`` source yields one tick row per batch; it is the query's clock, and the batch's
+    data comes from Pub/Sub through ``writer`` (see pubsub_reader's docstring for why).
+    """
+    ticks = spark.readStream.format("rate-micro-batch").option("rowsPerBatch", 1).load()
+    checkpoint = Path(settings.checkpoint_path)
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    return (
+        ticks.writeStream.queryName("pipeline_events_ingestion")
+        .foreachBatch(writer)
+        .trigger(processingTime=f"{settings.trigger_seconds} seconds")
+        .option("checkpointLocation", str(checkpoint))
+        .start()
+    )
+
+
+def run_ingestion(settings: Settings, on_commit: Callable[[CommitReport], None] | None = None,
+                  stop: threading.Event | None = None, spark=None) -> None:
+    """Run the stream until ``stop`` is set or the query fails (then raise, so a supervisor restarts it).
+    A ``spark`` session passed in is left running; one made here is stopped on the way out."""
+    from obs_platform.bus.client import ensure_topic_and_subscription
+
+    stop = stop or threading.Event()
+    ensure_topic_and_subscription(settings)
+    owns_spark = spark is None
+    spark = spark or build_spark_session(settings, "obs-platform-ingestion")
+    reader = PubSubBatchReader(settings)
+    writer = MicroBatchWriter(spark, settings, reader, on_commit)
+    query = start_stream(spark, settings, writer)
+    log.info("ingestion running: %s -> %s every %ss", reader.subscription, settings.table_uri,
+             settings.trigger_seconds)
+    try:
+        while not stop.is_set():
+            if query.awaitTermination(1.0):
+                break
+        if query.exception():
+            raise RuntimeError(f"ingestion query failed: {query.exception()}")
+    finally:
+        if query.isActive:
+            if not writer.wait_idle(timeout=settings.ack_deadline_seconds):
+                log.warning("the batch in flight did not finish in time; it will be redelivered")
+            query.stop()
+        reader.close()
+        if owns_spark:
+            spark.stop()
+    log.info("ingestion stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s ingestion %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_ingestion(get_settings(), stop=stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""One settings object for the whole platform, read from the environment.
+
+A deployment is chosen once by ``OBS_PROFILE`` (``local`` or ``gcp``); every other value has a default
+for that profile and can be overridden by its own ``OBS_*`` variable. Settings are read when a process
+starts (``get_settings()``), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Profile(StrEnum):
+    LOCAL = "local"
+    GCP = "gcp"
+
+
+class TableType(StrEnum):
+    COPY_ON_WRITE = "COPY_ON_WRITE"
+    MERGE_ON_READ = "MERGE_ON_READ"
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Environment variables are ``OBS_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="OBS_", extra="ignore", use_enum_values=False)
+
+    profile: Profile = Profile.LOCAL
+
+    # --- where things live --------------------------------------------------------------------------
+    home: Path = Field(default=REPO_ROOT / "var", description="Root of all local state (lake, logs, Dagster).")
+    lake_uri: str | None = Field(default=None, description="Table storage root; file path or gs:// URI.")
+    jars_dir: Path = Field(default=REPO_ROOT / ".cache" / "jars", description="Hudi bundle and JDBC jars.")
+
+    # --- network: everything binds to loopback unless told otherwise ---------------------------------
+    bind_host: str = "127.0.0.1"
+    pubsub_port: int = 8085
+    dagster_port: int = 3000
+    bff_port: int = 8080
+    dashboard_port: int = 3001
+
+    # --- Pub/Sub ------------------------------------------------------------------------------------
+    gcp_project: str = "obs-local"
+    topic: str = "pipeline-events"
+    subscription: str = "pipeline-events-hudi"
+    ack_deadline_seconds: int = Field(default=60, ge=10, le=600)
+    pubsub_emulator: str = Field(
+        default="auto", description="auto | gcloud | pstest | none (use real Pub/Sub, gcp profile)."
+    )
+
+    # --- the table ----------------------------------------------------------------------------------
+    database: str = "observability"
+    table: str = "pipeline_events"
+    table_type: TableType = TableType.COPY_ON_WRITE
+    time_travel_horizon_hours: int = Field(
+        default=24, ge=1, description="How far back time travel reaches; the cleaner keeps exactly this."
+    )
+
+    # --- ingestion ----------------------------------------------------------------------------------
+    trigger_seconds: float = Field(default=3.0, gt=0, description="Micro-batch trigger interval.")
+    max_messages_per_batch: int = Field(default=50_000, ge=1, description="Back-pressure bound per batch.")
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+
+    # --- demo traffic -------------------------------------------------------------------------------
+    demo_events_per_second: float = Field(default=20.0, gt=0)
+
+    @field_validator("pubsub_emulator")
+    @classmethod
+    def _known_emulator(cls, value: str) -> str:
+        allowed = {"auto", "gcloud", "pstest", "none"}
+        if value not in allowed:
+            raise ValueError(f"OBS_PUBSUB_EMULATOR={value!r} is not one of {sorted(allowed)}")
+        return value
+
+    # --- derived ------------------------------------------------------------------------------------
+    @property
+    def table_uri(self) -> str:
+        root = self.lake_uri or str(self.home / "lake")
+        return f"{root.rstrip('/')}/{self.database}/{self.table}"
+
+    @property
+    def table_path(self) -> Path:
+        """The table's local folder (local profile only)."""
+        if self.table_uri.startswith("gs://"):
+            raise ValueError(f"table {self.table_uri} is not on a local file system")
+        return Path(self.table_uri.removeprefix("file://"))
+
+    @property
+    def dead_letter_path(self) -> Path:
+        root = Path((self.lake_uri or str(self.home / "lake")).removeprefix("file://"))
+        return root / self.database / "dead_letters"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.home / "checkpoints" / self.table
+
+    @property
+    def pubsub_emulator_host(self) -> str | None:
+        """host:port of the local Pub/Sub emulator, or None on real Pub/Sub."""
+        if self.profile is Profile.GCP or self.pubsub_emulator == "none":
+            return os.environ.get("PUBSUB_EMULATOR_HOST")
+        return os.environ.get("PUBSUB_EMULATOR_HOST") or f"{self.bind_host}:{self.pubsub_port}"
+
+    @property
+    def bff_url(self) -> str:
+        return f"http://{self.bind_host}:{self.bff_port}"
+
+    @property
+    def hudi_bundle_jar(self) -> Path:
+        return self.jars_dir / "hudi-spark3.5-bundle_2.12-1.2.0.jar"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
