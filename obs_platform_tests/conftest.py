@@ -111,3 +111,24 @@ def run_in_thread(target, *args) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, daemon=True)
     thread.start()
     return thread
+
+
+def drain_into_table(spark, settings: Settings, max_batches: int = 20, on_commit=None) -> list:
+    """Run the real micro-batch writer until the subscription is empty; return its commit reports."""
+    from obs_platform.bus.client import ensure_topic_and_subscription
+    from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
+    from obs_platform.ingestion.stream import MicroBatchWriter
+
+    ensure_topic_and_subscription(settings)
+    reports: list = []
+    reader = PubSubBatchReader(settings, first_wait_s=2.0)
+    writer = MicroBatchWriter(spark, settings, reader, on_commit=reports.append)
+    try:
+        for batch_id in range(max_batches):
+            before = reader.stats.pulled
+            writer(None, batch_id)
+            if reader.stats.pulled == before:
+                break
+    finally:
+        reader.close()
+    return reports

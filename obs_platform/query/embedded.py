@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from hudi import HudiQueryType, HudiReadOptions, HudiTable
+from hudi import HudiReadOptions, HudiTable
 
 from obs_platform.lakehouse.table import EVENT_COLUMNS
 from obs_platform.query.base import EventPage, EventQuery, EventReader
@@ -71,10 +71,7 @@ class EmbeddedReader(EventReader):
         columns = [c for c in PROJECTION if c in schema_names]
         batches = table.read(options.with_projection(columns))
         result = pa.Table.from_batches(batches) if batches else pa.table({c: [] for c in columns})
-        for name in PROJECTION:  # columns an older schema lacks read as null (schema evolution)
-            if name not in result.column_names:
-                result = result.append_column(name, pa.nulls(result.num_rows))
-        return result.select(PROJECTION)
+        return _with_all_columns(result)
 
     def events(self, query: EventQuery) -> EventPage:
         table = self._table()
@@ -89,11 +86,41 @@ class EmbeddedReader(EventReader):
         latest = self.latest_commit() if table else None
         if table is None or latest is None or latest <= since:
             return EventPage(events=[], latest_commit=latest or since, total=0)
-        options = (
-            HudiReadOptions()
-            .with_query_type(HudiQueryType.Incremental)
-            .with_start_timestamp(since)
-            .with_end_timestamp(latest)
-        )
-        data = self._read(table, options)
+        data = self._read_changed_since(table, since, latest)
         return to_page(data, query, latest)
+
+    def _read_changed_since(self, table: HudiTable, since: str, latest: str) -> pa.Table:
+        """Rows whose newest state was committed in (since, latest].
+
+        Reads only the file slices of the snapshot at ``latest`` that were written after ``since`` (a
+        copy-on-write base file carries its commit's instant; a merge-on-read slice with log files may have
+        newer rows), then keeps rows by ``_hoodie_commit_time``: a rewritten file also carries untouched rows.
+        (hudi-rs 0.5's own incremental query was seen returning a file slice older than its end instant on
+        copy-on-write, so it is not used.)
+        """
+        options = HudiReadOptions().with_as_of_timestamp(latest)
+        changed = [
+            s for s in table.get_file_slices(options)
+            if _base_instant(s.base_file_name) > since or s.has_log_files()
+        ]
+        schema_names = set(table.get_schema_with_meta_fields().names)
+        columns = [c for c in PROJECTION if c in schema_names]
+        reader = table.create_file_group_reader_with_options(options)
+        projected = HudiReadOptions(projection=columns)
+        batches = [reader.read_file_slice(s, projected) for s in changed]
+        data = pa.Table.from_batches(batches) if batches else pa.table({c: [] for c in columns})
+        data = _with_all_columns(data)
+        return data.filter(pc.greater(data[COMMIT_TIME], since))
+
+
+def _base_instant(base_file_name: str) -> str:
+    """The commit instant in a base file name: ``<fileId>_<writeToken>_<instant>.parquet``."""
+    return base_file_name.rsplit("_", 1)[-1].split(".", 1)[0]
+
+
+def _with_all_columns(result: pa.Table) -> pa.Table:
+    """Columns an older schema lacks read as null (schema evolution); order as PROJECTION."""
+    for name in PROJECTION:
+        if name not in result.column_names:
+            result = result.append_column(name, pa.nulls(result.num_rows))
+    return result.select(PROJECTION)

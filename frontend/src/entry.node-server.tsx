@@ -1,0 +1,100 @@
+/**
+ * Production server: node:http + Qwik City's Node middleware. Built to server/entry.node-server.js
+ * by `npm run build`; serves the client build in dist/ and renders pages per request.
+ *
+ * Environment (read when the server starts / per request, never at build time):
+ *   OBS_DASHBOARD_HOST  interface to bind   (default 127.0.0.1)
+ *   OBS_DASHBOARD_PORT  port                (default 3001)
+ *   OBS_BFF_URL         BFF as this server reaches it          (default http://127.0.0.1:8080)
+ *   OBS_BFF_PUBLIC_URL  BFF as the operator's browser reaches it (default OBS_BFF_URL)
+ */
+import { createQwikCity } from "@builder.io/qwik-city/middleware/node";
+import qwikCityPlan from "@qwik-city-plan";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { fileURLToPath } from "node:url";
+import render from "./entry.ssr";
+
+const HOST = process.env.OBS_DASHBOARD_HOST?.trim() || "127.0.0.1";
+const PORT = parsePort(process.env.OBS_DASHBOARD_PORT, 3001);
+const SHUTDOWN_GRACE_MS = 5000;
+
+/** Content-hashed build output: cache forever. Anything else in dist/ (favicon, robots): briefly. */
+const IMMUTABLE = "public, max-age=31536000, immutable";
+const SHORT = "public, max-age=300";
+
+function parsePort(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`[dashboard] invalid OBS_DASHBOARD_PORT=${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return port;
+}
+
+const { router, notFound, staticFile } = createQwikCity({
+  render,
+  qwikCityPlan,
+  // this file is server/entry.node-server.js; the client build is ../dist
+  static: { root: fileURLToPath(new URL("../dist", import.meta.url)) },
+});
+
+function fail(res: ServerResponse, status: number, message: string) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.statusCode = status;
+  res.setHeader("Content-Type", "text/plain; charset=utf-8");
+  res.setHeader("Cache-Control", "no-store");
+  res.end(message);
+}
+
+function handle(req: IncomingMessage, res: ServerResponse) {
+  const pathname = (req.url ?? "/").split("?", 1)[0];
+  const hashed = pathname.startsWith("/build/") || pathname.startsWith("/assets/");
+  // staticFile() serves it if it is a known static path; otherwise it calls next() untouched
+  res.setHeader("Cache-Control", hashed ? IMMUTABLE : SHORT);
+  staticFile(req, res, (staticErr?: NodeJS.ErrnoException) => {
+    res.removeHeader("Cache-Control");
+    if (staticErr) {
+      const missing = staticErr.code === "ENOENT" || staticErr.code === "EISDIR";
+      if (!missing) console.error("[dashboard] static file error", staticErr);
+      fail(res, missing ? 404 : 500, missing ? "Not Found" : "Internal Server Error");
+      return;
+    }
+    router(req, res, (routeErr?: unknown) => {
+      if (routeErr) {
+        fail(res, 500, "Internal Server Error");
+        return;
+      }
+      notFound(req, res, () => fail(res, 404, "Not Found"));
+    });
+  });
+}
+
+const server = createServer(handle);
+
+server.on("error", (err) => {
+  console.error(`[dashboard] cannot listen on ${HOST}:${PORT}:`, err.message);
+  process.exit(1);
+});
+
+server.listen(PORT, HOST, () => {
+  const addr = server.address();
+  const where = typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : `${HOST}:${PORT}`;
+  console.log(`[dashboard] listening on http://${where}/`);
+});
+
+let closing = false;
+function shutdown(signal: NodeJS.Signals) {
+  if (closing) return;
+  closing = true;
+  console.log(`[dashboard] ${signal}: shutting down`);
+  server.close((err) => process.exit(err ? 1 : 0));
+  server.closeIdleConnections();
+  // requests still running after the grace period are cut off
+  setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+}
+process.once("SIGTERM", shutdown);
+process.once("SIGINT", shutdown);

@@ -1,0 +1,95 @@
+"""Pub/Sub on the real emulator: topic set-up, the micro-batch reader's pull/ack/lease, redelivery."""
+
+import time
+
+import pytest
+
+from obs_platform.bus.client import ensure_topic_and_subscription, publisher, topic_path
+from obs_platform.bus.emulator import PSTEST_BINARY, start_emulator
+from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
+from obs_platform.settings import Settings
+from obs_platform_tests.conftest import free_port
+
+pytestmark = pytest.mark.pubsub
+
+
+def publish(settings, count, prefix="m"):
+    pub = publisher(settings)
+    futures = [pub.publish(topic_path(settings), f"{prefix}{i}".encode(), n=str(i)) for i in range(count)]
+    return [f.result(timeout=30) for f in futures]
+
+
+def test_topic_and_subscription_setup_is_idempotent(settings):
+    ensure_topic_and_subscription(settings)
+    ensure_topic_and_subscription(settings)  # a second `make up` must not fail
+    assert len(publish(settings, 3)) == 3
+
+
+def test_reader_pulls_a_bounded_batch_and_acked_messages_are_gone(settings):
+    ensure_topic_and_subscription(settings)
+    publish(settings, 250)
+    reader = PubSubBatchReader(settings)
+    try:
+        first = reader.pull(max_messages=200)
+        assert len(first) == 200  # back-pressure: never more than asked
+        assert {m.attributes["n"] for m in first} <= {str(i) for i in range(250)}
+        reader.ack(first)
+        rest = reader.pull(max_messages=1000)
+        reader.ack(rest)
+        assert len(rest) == 50
+        assert {m.data for m in first} | {m.data for m in rest} == {f"m{i}".encode() for i in range(250)}
+        assert reader.pull(max_messages=1000) == []
+    finally:
+        reader.close()
+
+
+def test_unacked_messages_are_redelivered_after_the_deadline(settings):
+    ensure_topic_and_subscription(settings)
+    publish(settings, 5)
+    reader = PubSubBatchReader(settings)
+    try:
+        taken = reader.pull(100)
+        assert len(taken) == 5
+        assert reader.pull(100) == []  # leased: not visible to anyone else
+        time.sleep(settings.ack_deadline_seconds + 2)
+        again = reader.pull(100)
+        assert sorted(m.data for m in again) == sorted(m.data for m in taken)
+        reader.ack(again)
+    finally:
+        reader.close()
+
+
+def test_lease_keeps_messages_from_redelivery_during_a_slow_commit(settings):
+    ensure_topic_and_subscription(settings)
+    publish(settings, 5)
+    reader = PubSubBatchReader(settings)
+    try:
+        taken = reader.pull(100)
+        with reader.leased(taken):
+            time.sleep(settings.ack_deadline_seconds + 4)  # longer than one ack deadline
+            assert reader.pull(100) == []
+        reader.ack(taken)
+    finally:
+        reader.close()
+
+
+@pytest.mark.skipif(not PSTEST_BINARY.exists(), reason="the Go fallback is built by `make emulator`")
+def test_go_pstest_fallback_serves_the_same_api(tmp_path):
+    settings = Settings(home=tmp_path, pubsub_port=free_port(), ack_deadline_seconds=10)
+    running = start_emulator(settings, kind="pstest", log_path=tmp_path / "pstest.log")
+    import os
+
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = running.address
+    try:
+        ensure_topic_and_subscription(settings)
+        publish(settings, 20)
+        reader = PubSubBatchReader(settings)
+        got = reader.pull(100)
+        reader.ack(got)
+        reader.close()
+        assert sorted(m.data for m in got) == sorted(f"m{i}".encode() for i in range(20))
+    finally:
+        running.stop()
+        if previous:
+            os.environ["PUBSUB_EMULATOR_HOST"] = previous
