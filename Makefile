@@ -64,6 +64,8 @@ up: deps
 	@$(PY) scripts/up.py
 
 test: deps
+	@echo "==> lint (ruff)"
+	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts bench
 	@echo "==> tests"
 	@$(PY) -m pytest
 

@@ -35,10 +35,6 @@ ERRORS = (
 )
 
 
-class StageFailed(Exception):
-    pass
-
-
 @dataclass
 class BatchPlan:
     pipeline: str
@@ -76,14 +72,12 @@ class DemoTraffic:
         for stage in plan.stages:
             if self._stop.is_set():
                 return
-            try:
-                with self.emitter.stage_run(plan.pipeline, stage, plan.correlation_id, source_records=records) as run:
-                    self._pace(started)
-                    self._stage_body(run, records, started)
-            except StageFailed:
+            with self.emitter.stage_run(plan.pipeline, stage, plan.correlation_id, source_records=records) as run:
                 self._pace(started)
-                return  # the batch stops at a failed stage
+                self._stage_body(run, records, started)
             self._pace(started)
+            if run.ended:
+                return  # the batch stops at a failed stage
             records = run.processed or 0
 
     def _stage_body(self, run: StageRun, records: int, started: float) -> None:
@@ -95,7 +89,8 @@ class DemoTraffic:
             run.retrying(self.random.choice(ERRORS))
             self._pace(started)
         elif roll < self.failure_rate:
-            raise StageFailed(self.random.choice(ERRORS))
+            run.fail(self.random.choice(ERRORS))
+            return
         # some stages drop or fan out rows, so journeys show where rows were lost or multiplied
         factor = self.random.choice((1.0, 1.0, 1.0, 0.98, 0.9, 1.5))
         run.processed = int(records * factor)

@@ -60,6 +60,7 @@ class StageRun:
     source_records: int | None = None
     processed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    ended: bool = False
 
     def _emit(self, status: str, error: str | None = None) -> None:
         self.emitter.emit(
@@ -88,6 +89,11 @@ class StageRun:
     def retrying(self, error: str) -> None:
         """Report RETRYING: the stage hit ``error`` and is trying again."""
         self._emit("RETRYING", error)
+
+    def fail(self, error: str) -> None:
+        """Report FAILED without raising (e.g. the stage decided to give up); the block then ends as is."""
+        self._emit("FAILED", error)
+        self.ended = True
 
 
 class EventEmitter:
@@ -138,7 +144,8 @@ class EventEmitter:
         self, pipeline_name: str, stage_name: str, correlation_id: str | None = None,
         source_records: int | None = None, event_id: str | None = None, **extra: Any,
     ) -> Iterator[StageRun]:
-        """STARTED on entry; COMPLETED on a clean exit, FAILED (with the error) on an exception."""
+        """STARTED on entry; COMPLETED on a clean exit, FAILED (with the error) on an exception — unless the
+        run already ended through ``run.fail()``."""
         run = StageRun(
             emitter=self, pipeline_name=pipeline_name, stage_name=stage_name,
             correlation_id=correlation_id or uuid.uuid4().hex, event_id=event_id or uuid.uuid4().hex,
@@ -148,10 +155,12 @@ class EventEmitter:
         try:
             yield run
         except BaseException as exc:
-            run._emit("FAILED", f"{type(exc).__name__}: {exc}"[:2000])
+            if not run.ended:
+                run._emit("FAILED", f"{type(exc).__name__}: {exc}"[:2000])
             raise
         else:
-            run._emit("COMPLETED")
+            if not run.ended:
+                run._emit("COMPLETED")
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything emitted so far is accepted by Pub/Sub (raises on a publish error)."""

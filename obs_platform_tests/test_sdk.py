@@ -74,3 +74,13 @@ def test_demo_traffic_walks_batches_through_stages_with_failures():
         stages = list(dict.fromkeys(e["stageName"] for e in batch))
         assert stages == list(PIPELINES[pipeline][: len(stages)])  # in order, stopping at a failure
     assert all(e["sourceRecordCount"] and e["sourceRecordCount"] > 0 for e in events)
+
+
+def test_fail_without_raising_ends_the_run_as_failed():
+    sent = Collected()
+    emitter = EventEmitter(sent)
+    with emitter.stage_run("orders", "validate") as run:
+        run.fail("412 rows with NULL customer_id")
+    events = sent.events()
+    assert [e["status"] for e in events] == ["STARTED", "FAILED"]
+    assert events[-1]["errorMessage"] == "412 rows with NULL customer_id"

@@ -105,8 +105,7 @@ class TableSpec:
         """The cleaner's retention is the time-travel horizon; one number drives both."""
         return {
             "hoodie.clean.policy": "KEEP_LATEST_BY_HOURS",
-            "hoodie.cleaner.policy": "KEEP_LATEST_BY_HOURS",
-            "hoodie.cleaner.hours.retained": str(self.time_travel_horizon_hours),
+            "hoodie.clean.hours.retained": str(self.time_travel_horizon_hours),
             "hoodie.clean.automatic": "false",
             "hoodie.archive.automatic": "false",
         }

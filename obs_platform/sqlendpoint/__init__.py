@@ -1,0 +1,1 @@
+"""SQL endpoint: metastore PostgreSQL, Hive sync, Spark Thrift Server."""
