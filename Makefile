@@ -65,12 +65,12 @@ up: deps
 
 test: deps
 	@echo "==> lint (ruff)"
-	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts bench
+	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)
 	@echo "==> tests"
 	@$(PY) -m pytest
 
 lint: python
-	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts bench
+	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)
 
 clean:
 	rm -rf var .pytest_cache frontend/.built

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=REPO_ROOT / "var", description="Root of all local state (lake, logs, Dagster).")
     lake_uri: str | None = Field(default=None, description="Table storage root; file path or gs:// URI.")
     jars_dir: Path = Field(default=REPO_ROOT / ".cache" / "jars", description="Hudi bundle and JDBC jars.")
+    schema_dir: Path = Field(default=REPO_ROOT / "schemas", description="PipelineEvent*.avsc, one per version.")
 
     # --- network: everything binds to loopback unless told otherwise ---------------------------------
     bind_host: str = "127.0.0.1"

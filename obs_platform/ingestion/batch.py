@@ -11,30 +11,46 @@ import pyarrow as pa
 
 from obs_platform.events.codec import DecodeError, EventCodec
 from obs_platform.ingestion.pubsub_reader import PulledMessage
-from obs_platform.lakehouse.table import EVENT_COLUMNS, PARTITION_FIELD
+from obs_platform.lakehouse.table import PARTITION_FIELD
 
 _TS = pa.timestamp("ms", tz="UTC")
+_PRIMITIVES = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64(),
+               "float": pa.float32(), "boolean": pa.bool_(), "bytes": pa.binary()}
 
-# The table's row schema as written by the stream (Hudi adds its _hoodie_* meta columns).
-ROW_SCHEMA = pa.schema(
-    [
-        pa.field("eventId", pa.string(), nullable=False),
-        pa.field("correlationId", pa.string(), nullable=False),
-        pa.field("pipelineName", pa.string(), nullable=False),
-        pa.field("stageName", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("eventTimestamp", _TS, nullable=False),
-        pa.field("processedRecordCount", pa.int64()),
-        pa.field("sourceRecordCount", pa.int64()),
-        pa.field("errorMessage", pa.string()),
-        pa.field("lastUpdatedAt", _TS, nullable=False),
-        pa.field("dataQualityScore", pa.float64()),
-        pa.field("attributes", pa.map_(pa.string(), pa.string())),
-        pa.field("schemaVersion", pa.int32(), nullable=False),
-        pa.field(PARTITION_FIELD, pa.string(), nullable=False),
-    ]
-)
-assert tuple(ROW_SCHEMA.names[:-1]) == EVENT_COLUMNS
+
+def _arrow_type(avro_type) -> tuple[pa.DataType, bool]:
+    """(arrow type, nullable) for the Avro types a PipelineEvent schema may use."""
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        if len(branches) != 1:
+            raise ValueError(f"unsupported union {avro_type}: only [null, T] is mapped to a column")
+        return _arrow_type(branches[0])[0], "null" in avro_type
+    if isinstance(avro_type, dict):
+        kind, logical = avro_type.get("type"), avro_type.get("logicalType")
+        if logical == "timestamp-millis":
+            return _TS, False
+        if kind == "enum":
+            return pa.string(), False
+        if kind == "map":
+            return pa.map_(pa.string(), _arrow_type(avro_type["values"])[0]), True
+        return _arrow_type(kind)
+    if avro_type in _PRIMITIVES:
+        return _PRIMITIVES[avro_type], False
+    raise ValueError(f"unsupported Avro type {avro_type!r}")
+
+
+def row_schema(reader_schema: dict) -> pa.Schema:
+    """The table's row schema for a reader schema: its fields (enums as strings, timestamp-millis as UTC
+    timestamps, [null, T] nullable), then schemaVersion and the partition column. A newer schema with more
+    fields yields more columns, which Hudi adds to the table on the next commit (no rewrite)."""
+    fields = []
+    for f in reader_schema["fields"]:
+        arrow, nullable = _arrow_type(f["type"])
+        fields.append(pa.field(f["name"], arrow, nullable=nullable))
+    fields.append(pa.field("schemaVersion", pa.int32(), nullable=False))
+    fields.append(pa.field(PARTITION_FIELD, pa.string(), nullable=False))
+    return pa.schema(fields)
+
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
@@ -51,7 +67,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class DecodedBatch:
-    rows: pa.Table                 # ROW_SCHEMA
+    rows: pa.Table                 # row_schema(codec.reader.parsed)
     dead_letters: pa.Table         # DEAD_LETTER_SCHEMA
     oldest_publish_ms: int | None  # for publish-to-commit latency
 
@@ -71,7 +87,9 @@ def partition_of(event_timestamp: datetime) -> str:
 
 def decode_batch(messages: Sequence[PulledMessage], codec: EventCodec) -> DecodedBatch:
     """Decode every message; what cannot be decoded becomes a dead letter with its reason. Nothing is dropped."""
-    columns: dict[str, list] = {name: [] for name in ROW_SCHEMA.names}
+    schema = row_schema(codec.reader.parsed)
+    columns: dict[str, list] = {name: [] for name in schema.names}
+    map_columns = {f.name for f in schema if pa.types.is_map(f.type)}
     dead: dict[str, list] = {name: [] for name in DEAD_LETTER_SCHEMA.names}
     received_at = datetime.fromtimestamp(time.time(), tz=UTC)
     for msg in messages:
@@ -86,15 +104,15 @@ def decode_batch(messages: Sequence[PulledMessage], codec: EventCodec) -> Decode
             dead["reason"].append(exc.reason)
             dead["detail"].append(exc.detail[:2000])
             continue
-        for name in EVENT_COLUMNS:
+        for name in schema.names[:-1]:
             value = record.get(name)
-            if name == "attributes":
+            if name in map_columns:
                 value = list((value or {}).items())
             columns[name].append(value)
         columns[PARTITION_FIELD].append(partition_of(record["eventTimestamp"]))
     oldest = min((m.publish_time for m in messages), default=None)
     return DecodedBatch(
-        rows=pa.table(columns, schema=ROW_SCHEMA),
+        rows=pa.table(columns, schema=schema),
         dead_letters=pa.table(dead, schema=DEAD_LETTER_SCHEMA),
         oldest_publish_ms=int(oldest.timestamp() * 1000) if oldest else None,
     )

@@ -2,7 +2,11 @@
 
 Parquet files under ``<lake>/<database>/dead_letters/<yyyy-mm-dd>/``, one per micro-batch, written before
 the batch is acked, so a crash can only duplicate a dead letter (read back deduplicated by messageId),
-never lose one. They survive restarts and can be replayed (republished) once their cause is fixed.
+never lose one. They survive restarts and can be replayed (republished to the topic, byte for byte) once
+their cause is fixed; a replay is recorded under ``replayed/`` so the letter no longer counts as pending.
+
+    python -m obs_platform.ingestion.dead_letters list
+    python -m obs_platform.ingestion.dead_letters replay --reason unknown_schema
 """
 
 from __future__ import annotations
@@ -39,9 +43,48 @@ class DeadLetterStore:
         log.warning("kept %d dead letters in %s", dead_letters.num_rows, final)
         return final
 
+    @property
+    def _replayed_dir(self) -> Path:
+        return self.root / "replayed"
+
+    def replayed_ids(self) -> set[str]:
+        files = sorted(self._replayed_dir.glob("*.parquet"))
+        if not files:
+            return set()
+        return set(ds.dataset(files, format="parquet").to_table(columns=["messageId"]).column("messageId").to_pylist())
+
+    def pending(self) -> pa.Table:
+        """Dead letters not replayed yet, newest first."""
+        table = self.read()
+        replayed = self.replayed_ids()
+        if not replayed or table.num_rows == 0:
+            return table
+        return table.filter(pc.invert(pc.is_in(table.column("messageId"), pa.array(sorted(replayed)))))
+
+    def replay(self, publish, reason: str | None = None, message_ids: set[str] | None = None) -> int:
+        """Republish pending dead letters (all, or those with ``reason`` / ``message_ids``) through
+        ``publish(data, attributes) -> future``; record them as replayed once Pub/Sub accepted them."""
+        table = self.pending()
+        if reason:
+            table = table.filter(pc.equal(table.column("reason"), reason))
+        if message_ids:
+            table = table.filter(pc.is_in(table.column("messageId"), pa.array(sorted(message_ids))))
+        rows = table.to_pylist()
+        futures = [publish(bytes(r["data"]), {**dict(r["attributes"] or []), "replayOf": r["messageId"]})
+                   for r in rows]
+        for fut in futures:
+            fut.result(timeout=60)
+        if rows:
+            self._replayed_dir.mkdir(parents=True, exist_ok=True)
+            marker = pa.table({"messageId": [r["messageId"] for r in rows],
+                               "replayedAt": pa.array([datetime.now(UTC)] * len(rows), pa.timestamp("ms", tz="UTC"))})
+            pq.write_table(marker, self._replayed_dir / f"replay-{uuid.uuid4().hex[:12]}.parquet")
+        log.info("replayed %d dead letters", len(rows))
+        return len(rows)
+
     def read(self) -> pa.Table:
-        """Every dead letter, newest first, one row per messageId."""
-        files = sorted(self.root.glob("*/*.parquet"))
+        """Every dead letter, newest first, one row per messageId (replayed ones included)."""
+        files = sorted(self.root.glob("*/batch-*.parquet"))
         if not files:
             return DEAD_LETTER_SCHEMA.empty_table()
         table = ds.dataset(files, schema=DEAD_LETTER_SCHEMA, format="parquet").to_table()
@@ -61,3 +104,33 @@ class DeadLetterStore:
             return {}
         counts = pc.value_counts(table.column("reason"))
         return {c["values"].as_py(): c["counts"].as_py() for c in counts}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from obs_platform.bus.client import publisher, topic_path
+    from obs_platform.settings import get_settings
+
+    parser = argparse.ArgumentParser(description="List or replay ingestion's dead letters.")
+    parser.add_argument("command", choices=["list", "replay"])
+    parser.add_argument("--reason", help="only dead letters with this reason (e.g. unknown_schema)")
+    parser.add_argument("--id", action="append", dest="ids", help="only this messageId (repeatable)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    settings = get_settings()
+    store = DeadLetterStore(settings.dead_letter_path)
+    if args.command == "list":
+        for row in store.pending().to_pylist():
+            print(f"{row['receivedAt']:%Y-%m-%d %H:%M:%S}  {row['messageId']:>20}  {row['reason']:<15} {row['detail']}")  # noqa: T201 - CLI output
+        print(f"{store.pending().num_rows} pending; by reason: {store.count_by_reason()}")  # noqa: T201
+        return
+    pub = publisher(settings)
+    topic = topic_path(settings)
+    count = store.replay(lambda data, attrs: pub.publish(topic, data, **attrs), args.reason,
+                         set(args.ids) if args.ids else None)
+    print(f"replayed {count} dead letters to {topic}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from obs_platform.events.codec import EventCodec
+from obs_platform.events.codec import EventCodec, SchemaRegistry
 from obs_platform.ingestion.batch import decode_batch
 from obs_platform.ingestion.dead_letters import DeadLetterStore
 from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
@@ -78,7 +78,7 @@ class MicroBatchWriter:
         self.settings = settings
         self.spec = TableSpec.from_settings(settings)
         self.reader = reader
-        self.codec = EventCodec()
+        self.codec = EventCodec(SchemaRegistry(settings.schema_dir))
         self.dead_letters = DeadLetterStore(settings.dead_letter_path)
         self.staging = settings.home / "staging"
         self.on_commit = on_commit

@@ -30,7 +30,7 @@ ORDERING_FIELD = "lastUpdatedAt"
 PARTITION_FIELD = "eventDate"
 PARTITION_FORMAT = "yyyy/MM/dd"  # Spark date_format pattern of eventTimestamp
 
-# Columns as they stand in the table, in order (Hudi's _hoodie_* meta columns come first on disk).
+# The event columns the query layer serves (the current schema's); a column an older table lacks reads as null.
 EVENT_COLUMNS = (
     "eventId", "correlationId", "pipelineName", "stageName", "status", "eventTimestamp",
     "processedRecordCount", "sourceRecordCount", "errorMessage", "lastUpdatedAt",
