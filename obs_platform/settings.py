@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # --- ingestion ----------------------------------------------------------------------------------
     trigger_seconds: float = Field(default=3.0, gt=0, description="Micro-batch trigger interval.")
     max_messages_per_batch: int = Field(default=50_000, ge=1, description="Back-pressure bound per batch.")
+    freshness_sla_seconds: int = Field(
+        default=300, ge=10, description="The table is stale (asset check fails) when its newest commit is older."
+    )
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
 

@@ -3,12 +3,16 @@
 from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from obs_platform.assets.ingestion import commit_materialization, decide_ingestion_start, ingestion_keepalive
-from obs_platform.definitions import defs
+from obs_platform.definitions import build_definitions
 from obs_platform.ingestion.stream import CommitReport
+from obs_platform.settings import Settings
 
 
 def test_definitions_expose_the_table_the_job_and_the_keepalive_sensor():
+    defs = build_definitions(Settings())
     assert AssetKey("pipeline_events") in defs.resolve_asset_graph().get_all_asset_keys()
+    assert [k.name for k in defs.resolve_asset_graph().asset_check_keys] == ["freshness_check"]
+    assert {s.name for s in defs.sensors} == {"ingestion_keepalive", "table_freshness_sensor"}
     assert defs.resolve_job_def("streaming_ingestion").name == "streaming_ingestion"
     assert defs.resolve_sensor_def("ingestion_keepalive").job_name == "streaming_ingestion"
 

@@ -41,6 +41,8 @@ def commit_materialization(report: CommitReport) -> AssetMaterialization:
     }
     if report.oldest_publish_to_commit_s is not None:
         metadata["publish_to_commit_seconds"] = report.oldest_publish_to_commit_s
+        metadata["publish_to_commit_median_seconds"] = report.median_publish_to_commit_s
+    metadata["backlog_waiting"] = report.hit_batch_limit
     return AssetMaterialization(asset_key=PIPELINE_EVENTS_KEY, description="Hudi commit", metadata=metadata)
 
 

@@ -69,7 +69,6 @@ DEAD_LETTER_SCHEMA = pa.schema(
 class DecodedBatch:
     rows: pa.Table                 # row_schema(codec.reader.parsed)
     dead_letters: pa.Table         # DEAD_LETTER_SCHEMA
-    oldest_publish_ms: int | None  # for publish-to-commit latency
 
     @property
     def good(self) -> int:
@@ -110,9 +109,7 @@ def decode_batch(messages: Sequence[PulledMessage], codec: EventCodec) -> Decode
                 value = list((value or {}).items())
             columns[name].append(value)
         columns[PARTITION_FIELD].append(partition_of(record["eventTimestamp"]))
-    oldest = min((m.publish_time for m in messages), default=None)
     return DecodedBatch(
         rows=pa.table(columns, schema=schema),
         dead_letters=pa.table(dead, schema=DEAD_LETTER_SCHEMA),
-        oldest_publish_ms=int(oldest.timestamp() * 1000) if oldest else None,
     )

@@ -47,7 +47,9 @@ class CommitReport:
     dead_letters: int
     bytes_written: int
     batch_seconds: float
-    oldest_publish_to_commit_s: float | None
+    oldest_publish_to_commit_s: float | None  # the batch's worst publish -> commit latency
+    median_publish_to_commit_s: float | None = None
+    hit_batch_limit: bool = False  # the pull stopped at max_messages_per_batch: a backlog is waiting
 
 
 def latest_commit_stats(table_uri: str) -> tuple[str | None, dict]:
@@ -116,13 +118,15 @@ class MicroBatchWriter:
         self.reader.ack(messages)
         self.batches += 1
         now_ms = time.time() * 1000
+        publish_ms = sorted(m.publish_time.timestamp() * 1000 for m in messages)
         report = CommitReport(
             batch_id=batch_id, instant=instant, rows_written=decoded.good,
             rows_inserted=stats.get("numInserts", 0), rows_updated=stats.get("numUpdateWrites", 0),
             dead_letters=decoded.bad, bytes_written=stats.get("totalWriteBytes", 0),
             batch_seconds=round(time.monotonic() - started, 3),
-            oldest_publish_to_commit_s=round((now_ms - decoded.oldest_publish_ms) / 1000, 3)
-            if decoded.oldest_publish_ms else None,
+            oldest_publish_to_commit_s=round((now_ms - publish_ms[0]) / 1000, 3),
+            median_publish_to_commit_s=round((now_ms - publish_ms[len(publish_ms) // 2]) / 1000, 3),
+            hit_batch_limit=len(messages) >= self.settings.max_messages_per_batch,
         )
         log.info("batch %d: %d rows -> commit %s, %d dead letters, %.1fs", batch_id, decoded.good, instant,
                  decoded.bad, report.batch_seconds)
