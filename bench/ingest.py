@@ -85,6 +85,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("obs_platform.ingestion.stream").setLevel(logging.INFO)
     from obs_platform.bus.client import ensure_topic_and_subscription
     from obs_platform.bus.emulator import start_emulator
     from obs_platform.ingestion.stream import CommitReport, run_ingestion
@@ -136,6 +137,8 @@ def main() -> None:
         "latency_p95_s": round(percentile(lat_max, 0.95), 2),
         "commits": len(commits), "median_batch_rows": statistics.median([r.rows_written for _, r in commits]) if commits else 0,
         "median_batch_seconds": statistics.median(batch_secs) if batch_secs else None,
+        "median_phase_seconds": {phase: statistics.median([getattr(r, f"{phase}_seconds") for _, r in commits])
+                                 for phase in ("pull", "decode", "write", "ack")} if commits else {},
         "backlog_growing": any(r.hit_batch_limit for _, r in window[-3:]),
         "drained_within_120s": sum(r.rows_written + r.dead_letters for _, r in commits) >= published,
     }

@@ -93,3 +93,30 @@ def test_go_pstest_fallback_serves_the_same_api(tmp_path):
         running.stop()
         if previous:
             os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+def test_prefetching_reader_hands_over_bounded_batches_and_loses_nothing_on_close(settings):
+    """Prefetch threads keep pulling while a batch is written; the buffer is bounded by the batch limit,
+    leased while it waits, and what was prefetched but never handed over is redelivered after close."""
+    settings = settings.model_copy(update={"max_messages_per_batch": 100})
+    ensure_topic_and_subscription(settings)
+    publish(settings, 300)
+    reader = PubSubBatchReader(settings, prefetch=True, pull_threads=2)
+    try:
+        first = reader.pull(100)
+        assert len(first) == 100
+        reader.ack(first)
+        time.sleep(settings.ack_deadline_seconds + 3)  # buffered messages outlive one ack deadline
+        second = reader.pull(100)
+        reader.ack(second)
+        assert len(second) == 100
+        assert not {m.data for m in first} & {m.data for m in second}
+    finally:
+        reader.close()  # up to 100 prefetched, never handed over, never acked
+    time.sleep(settings.ack_deadline_seconds + 2)
+    plain = PubSubBatchReader(settings)
+    rest = plain.pull(1000)
+    plain.ack(rest)
+    plain.close()
+    seen = [m.data for m in first + second + rest]
+    assert sorted(set(seen)) == sorted(f"m{i}".encode() for i in range(300))

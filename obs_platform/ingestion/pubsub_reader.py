@@ -47,51 +47,121 @@ class PullStats:
 
 
 class PubSubBatchReader:
-    """Pulls from the ingestion subscription; the caller acks what it committed."""
+    """Pulls from the ingestion subscription; the caller acks what it committed.
 
-    def __init__(self, settings: Settings, first_wait_s: float = 1.0):
+    With ``prefetch=True`` a few threads keep pulling into a bounded buffer (at most
+    ``max_messages_per_batch`` messages, whose ack deadlines they keep extending) while the previous batch is
+    being written, so pulling leaves the critical path. ``pull()`` then hands over what is buffered.
+    """
+
+    def __init__(self, settings: Settings, first_wait_s: float = 1.0, prefetch: bool = False,
+                 pull_threads: int = 4):
         self.settings = settings
         self.subscription = subscription_path(settings)
         self.first_wait_s = first_wait_s
         self._client = subscriber(settings)
         self.stats = PullStats()
+        self._buffer: list[PulledMessage] = []
+        self._cond = threading.Condition()
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
+        if prefetch:
+            for i in range(pull_threads):
+                self._spawn(self._prefetch_loop, f"pubsub-prefetch-{i}")
+            self._spawn(self._buffer_lease_loop, "pubsub-buffer-lease")
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def close(self) -> None:
+        self._closing.set()
+        with self._cond:
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=10)
         self._client.close()
 
+    def _pull_page(self, want: int, timeout: float) -> list[PulledMessage]:
+        """One pull RPC; [] when nothing came within ``timeout``."""
+        try:
+            response = self._client.pull(
+                request={"subscription": self.subscription, "max_messages": want}, timeout=timeout, retry=None
+            )
+        except (gexc.DeadlineExceeded, gexc.ServiceUnavailable) as exc:
+            log.debug("pull returned nothing (%s)", type(exc).__name__)
+            return []
+        self.stats.pulls += 1
+        page = []
+        for received in response.received_messages:
+            msg = received.message
+            publish_time = msg.publish_time
+            if not isinstance(publish_time, datetime):
+                publish_time = datetime.fromtimestamp(publish_time.timestamp(), tz=UTC)
+            page.append(
+                PulledMessage(
+                    ack_id=received.ack_id, message_id=msg.message_id, data=bytes(msg.data),
+                    attributes=dict(msg.attributes), publish_time=publish_time,
+                    delivery_attempt=received.delivery_attempt,
+                )
+            )
+        return page
+
+    def _prefetch_loop(self) -> None:
+        limit = self.settings.max_messages_per_batch
+        while not self._closing.is_set():
+            with self._cond:
+                while len(self._buffer) >= limit and not self._closing.is_set():
+                    self._cond.wait(0.5)  # back-pressure: the batch in flight has not taken them yet
+            if self._closing.is_set():
+                return
+            try:
+                page = self._pull_page(PULL_PAGE, timeout=5.0)
+            except gexc.GoogleAPICallError as exc:
+                log.warning("prefetch pull failed: %s", exc)
+                self._closing.wait(1.0)
+                continue
+            if page:
+                with self._cond:
+                    self._buffer.extend(page)
+                    self._cond.notify_all()
+
+    def _buffer_lease_loop(self) -> None:
+        """Buffered messages keep at least 3/4 of an ack deadline ahead of them."""
+        deadline = self.settings.ack_deadline_seconds
+        while not self._closing.wait(deadline / 4):
+            with self._cond:
+                buffered = list(self._buffer)
+            if buffered:
+                try:
+                    self.extend(buffered, deadline)
+                except gexc.GoogleAPICallError as exc:
+                    log.warning("could not extend buffered messages: %s", exc)
+
     def pull(self, max_messages: int) -> list[PulledMessage]:
-        """Up to ``max_messages`` messages: waits up to ``first_wait_s`` for the first page, then keeps
-        taking pages while they come back non-empty (the backlog), so an idle stream returns quickly.
-        (Pub/Sub and its emulators may return fewer messages than asked even with a backlog.)"""
+        """Up to ``max_messages`` messages: waits up to ``first_wait_s`` for the first ones, then takes what
+        the backlog holds (Pub/Sub and its emulators return fewer than asked per call even with a backlog)."""
+        out = self._take_buffered(max_messages) if self._threads else self._pull_now(max_messages)
+        self.stats.pulled += len(out)
+        return out
+
+    def _take_buffered(self, max_messages: int) -> list[PulledMessage]:
+        with self._cond:
+            if not self._buffer:
+                self._cond.wait(self.first_wait_s)
+            out, self._buffer = self._buffer[:max_messages], self._buffer[max_messages:]
+            self._cond.notify_all()
+        return out
+
+    def _pull_now(self, max_messages: int) -> list[PulledMessage]:
         out: list[PulledMessage] = []
         while len(out) < max_messages:
-            want = min(PULL_PAGE, max_messages - len(out))
-            try:
-                response = self._client.pull(
-                    request={"subscription": self.subscription, "max_messages": want},
-                    timeout=self.first_wait_s if not out else 0.5,
-                    retry=None,
-                )
-            except (gexc.DeadlineExceeded, gexc.ServiceUnavailable) as exc:
-                log.debug("pull returned nothing (%s)", type(exc).__name__)
-                break
-            self.stats.pulls += 1
-            page = response.received_messages
-            for received in page:
-                msg = received.message
-                publish_time = msg.publish_time
-                if not isinstance(publish_time, datetime):
-                    publish_time = datetime.fromtimestamp(publish_time.timestamp(), tz=UTC)
-                out.append(
-                    PulledMessage(
-                        ack_id=received.ack_id, message_id=msg.message_id, data=bytes(msg.data),
-                        attributes=dict(msg.attributes), publish_time=publish_time,
-                        delivery_attempt=received.delivery_attempt,
-                    )
-                )
+            page = self._pull_page(min(PULL_PAGE, max_messages - len(out)),
+                                   self.first_wait_s if not out else 0.5)
             if not page:
                 break
-        self.stats.pulled += len(out)
+            out.extend(page)
         return out
 
     def ack(self, messages: Sequence[PulledMessage]) -> None:

@@ -50,6 +50,10 @@ class CommitReport:
     oldest_publish_to_commit_s: float | None  # the batch's worst publish -> commit latency
     median_publish_to_commit_s: float | None = None
     hit_batch_limit: bool = False  # the pull stopped at max_messages_per_batch: a backlog is waiting
+    pull_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    write_seconds: float = 0.0
+    ack_seconds: float = 0.0
 
 
 def latest_commit_stats(table_uri: str) -> tuple[str | None, dict]:
@@ -107,7 +111,9 @@ class MicroBatchWriter:
         messages = self.reader.pull(self.settings.max_messages_per_batch)
         if not messages:
             return
+        pulled = time.monotonic()
         decoded = decode_batch(messages, self.codec)
+        decoded_at = time.monotonic()
         instant, stats = None, {}
         with self.reader.leased(messages):
             if decoded.bad:
@@ -115,6 +121,7 @@ class MicroBatchWriter:
             if decoded.good:
                 self._upsert(decoded.rows, batch_id)
                 instant, stats = latest_commit_stats(self.spec.base_uri)
+        written = time.monotonic()
         self.reader.ack(messages)
         self.batches += 1
         now_ms = time.time() * 1000
@@ -127,9 +134,12 @@ class MicroBatchWriter:
             oldest_publish_to_commit_s=round((now_ms - publish_ms[0]) / 1000, 3),
             median_publish_to_commit_s=round((now_ms - publish_ms[len(publish_ms) // 2]) / 1000, 3),
             hit_batch_limit=len(messages) >= self.settings.max_messages_per_batch,
+            pull_seconds=round(pulled - started, 3), decode_seconds=round(decoded_at - pulled, 3),
+            write_seconds=round(written - decoded_at, 3), ack_seconds=round(time.monotonic() - written, 3),
         )
-        log.info("batch %d: %d rows -> commit %s, %d dead letters, %.1fs", batch_id, decoded.good, instant,
-                 decoded.bad, report.batch_seconds)
+        log.info("batch %d: %d rows -> commit %s, %d dead letters, %.1fs (pull %.1f, decode %.1f, write %.1f, "
+                 "ack %.1f)", batch_id, decoded.good, instant, decoded.bad, report.batch_seconds,
+                 report.pull_seconds, report.decode_seconds, report.write_seconds, report.ack_seconds)
         if self.on_commit:
             self.on_commit(report)
 
@@ -174,7 +184,7 @@ def run_ingestion(settings: Settings, on_commit: Callable[[CommitReport], None] 
     ensure_topic_and_subscription(settings)
     owns_spark = spark is None
     spark = spark or build_spark_session(settings, "obs-platform-ingestion")
-    reader = PubSubBatchReader(settings)
+    reader = PubSubBatchReader(settings, prefetch=True)
     writer = MicroBatchWriter(spark, settings, reader, on_commit)
     query = start_stream(spark, settings, writer)
     log.info("ingestion running: %s -> %s every %ss", reader.subscription, settings.table_uri,
