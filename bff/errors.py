@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from obs_platform.errors import InvalidInput, NotFound, TableNotReady
+from obs_platform.query.base import NeverFailed
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -16,6 +17,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(NeverFailed)
+    async def never_failed(_: Request, exc: NeverFailed) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(TableNotReady)
     async def not_ready(_: Request, exc: TableNotReady) -> JSONResponse:

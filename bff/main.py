@@ -2,32 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from pydantic.json_schema import models_json_schema
 
+from bff.config import get_bff_settings
+from bff.deps import get_reader
 from bff.errors import install_error_handlers
-from bff.routers import events, health
+from bff.live import CommitFeed
+from bff.models import StreamMessage
+from bff.routers import correlations, dead_letters, events, health, stats, stream, timeline
 from obs_platform.settings import get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    bff = get_bff_settings()
+    feed = CommitFeed(get_reader(), poll_seconds=bff.stream_poll_seconds, queue_size=bff.stream_queue_size)
+    app.state.feed = feed
+    watcher = asyncio.create_task(feed.run(), name="timeline-watcher")
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    bff = get_bff_settings()
     app = FastAPI(
         title="obs-platform BFF",
-        version="0.1.0",
-        description="Pipeline events from the Hudi table: full load, incremental since a commit, health.",
+        version="0.2.0",
+        description="Pipeline events from the Hudi table: full load with filters, incremental since a commit, "
+                    "time travel, the moment an event failed, batch journeys, the commit timeline, stats, dead "
+                    "letters, table maintenance, and a live SSE stream. With OBS_BFF_TOKEN set, every route but "
+                    "/api/health needs `Authorization: Bearer <token>` (/api/stream also takes `?token=`).",
+        lifespan=lifespan,
     )
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[f"http://{settings.bind_host}:{settings.dashboard_port}",
-                       f"http://localhost:{settings.dashboard_port}"],
+        allow_origins=bff.origins(settings),
         allow_methods=["GET"],
-        allow_headers=["*"],
+        allow_headers=["Authorization", "Last-Event-ID", "Content-Type"],
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(events.router)
+    for module in (health, events, correlations, timeline, stats, dead_letters, stream):
+        app.include_router(module.router)
+    _document_stream_messages(app)
     return app
 
 
+def _document_stream_messages(app: FastAPI) -> None:
+    """Put StreamMessage (the SSE data, no route returns it as JSON) into the spec's components."""
+    build = app.openapi
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            _, defs = models_json_schema([(StreamMessage, "serialization")],
+                                         ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in defs["$defs"].items():
+                components.setdefault(name, definition)
+        return app.openapi_schema
+
+    app.openapi = openapi

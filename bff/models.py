@@ -33,6 +33,150 @@ class EventList(BaseModel):
     events: list[Event]
     latestCommit: str | None = Field(description="Newest commit instant; pass it as `since` to read what changes next.")
     total: int = Field(description="Rows matching the filters, before paging.")
+    asOf: str | None = Field(default=None, description="The commit this answer reflects (the newest, or the one "
+                                                         "`as_of` resolved to); null for an empty table.")
+
+
+class RowChange(BaseModel):
+    eventId: str
+    change: Literal["added", "changed"]
+    before: Event | None = Field(description="The row at the healthy commit; null when it was added after it.")
+    after: Event = Field(description="The row at the failure commit.")
+
+
+class PipelineState(BaseModel):
+    events: list[Event] = Field(description="The pipeline's rows at the failure commit, newest first, paged.")
+    total: int
+
+
+class EventAtFailure(BaseModel):
+    """The whole pipeline at the commit that recorded an event's failure, and what changed since it was healthy."""
+
+    event: Event = Field(description="The event as the failure commit wrote it.")
+    pipelineName: str
+    failureCommit: str = Field(description="The first retained commit at which the event's status was FAILED.")
+    healthyCommit: str | None = Field(description="The last commit before it where the pipeline had no FAILED "
+                                                  "row; null when none is retained.")
+    failedInPipeline: int = Field(description="FAILED rows of the pipeline at the failure commit.")
+    pipelineState: PipelineState
+    changes: list[RowChange] = Field(description="Rows of the pipeline changed between the healthy and the "
+                                                 "failure commit, newest first, paged.")
+    changesTotal: int
+    note: str | None = None
+
+
+class JourneyStage(BaseModel):
+    eventId: str
+    pipelineName: str
+    stageName: str
+    status: Status
+    startedAt: datetime = Field(description="The stage run's eventTimestamp.")
+    lastUpdatedAt: datetime
+    durationSeconds: float | None = Field(description="lastUpdatedAt - startedAt once COMPLETED or FAILED; null before.")
+    sourceRecordCount: int | None
+    processedRecordCount: int | None
+    errorMessage: str | None
+    commitTime: str
+
+
+class JourneyStep(BaseModel):
+    """A hand-over between consecutive stages: what the next stage got versus what the previous one processed."""
+
+    fromEventId: str
+    toEventId: str
+    fromStage: str
+    toStage: str
+    previousProcessed: int | None = Field(description="processedRecordCount of the previous stage.")
+    nextCount: int | None = Field(description="sourceRecordCount of the next stage, else its processedRecordCount.")
+    comparedField: Literal["sourceRecordCount", "processedRecordCount"] | None
+    delta: int | None = Field(description="nextCount - previousProcessed: negative = rows lost, positive = multiplied.")
+    ratio: float | None = Field(description="nextCount / previousProcessed.")
+    kind: Literal["loss", "gain", "equal", "unknown"]
+
+
+class Journey(BaseModel):
+    correlationId: str
+    status: Status = Field(description="FAILED if a stage failed; COMPLETED if all did; else RETRYING or RUNNING.")
+    pipelines: list[str]
+    startedAt: datetime
+    lastUpdatedAt: datetime
+    stages: list[JourneyStage] = Field(description="In order of eventTimestamp.")
+    steps: list[JourneyStep]
+    latestCommit: str | None
+
+
+class Commit(BaseModel):
+    instant: str = Field(description="The commit's (requested) instant, yyyyMMddHHmmssSSS.")
+    completedAt: datetime | None = Field(description="When the commit completed (null on tables older than Hudi 1.x).")
+    action: str = Field(description="commit, deltacommit or replacecommit (clustering).")
+    operation: str | None = Field(description="UPSERT, INSERT, CLUSTER, ...")
+    rowsInserted: int
+    rowsUpdated: int
+    rowsWritten: int = Field(description="Rows in the files the commit wrote (copy-on-write rewrites whole files).")
+    bytesWritten: int
+
+
+class CommitList(BaseModel):
+    commits: list[Commit] = Field(description="Newest first.")
+    total: int = Field(description="Commits in the active timeline.")
+
+
+class TimelineAction(BaseModel):
+    instant: str
+    action: str
+    completedAt: datetime | None
+
+
+class Maintenance(BaseModel):
+    latestCommit: str | None
+    commitCount: int = Field(description="Completed write commits (commit/deltacommit) in the active timeline.")
+    oldestRetainedCommit: str | None = Field(description="Time travel reaches back to this commit and no further.")
+    earliestCommitToRetain: str | None = Field(description="What the last clean kept; null before the first clean.")
+    timeTravelHorizonHours: int = Field(description="The configured horizon (the cleaner's retention).")
+    lastClustering: TimelineAction | None
+    lastCompaction: TimelineAction | None
+    lastClean: TimelineAction | None
+    lastRollback: TimelineAction | None
+    pending: list[TimelineAction] = Field(description="Requested or inflight instants.")
+
+
+class StatsBucket(BaseModel):
+    pipelineName: str
+    bucketStart: datetime = Field(description="Start of the bucket of lastUpdatedAt (UTC, aligned to the epoch).")
+    events: int
+    failures: int = Field(description="Rows whose current status is FAILED.")
+    recordsProcessed: int = Field(description="Sum of processedRecordCount (null counts as 0).")
+
+
+class Stats(BaseModel):
+    bucket: Literal["1m", "5m", "15m", "1h"]
+    buckets: list[StatsBucket] = Field(description="Buckets with at least one event, by bucketStart then pipeline.")
+    latestCommit: str | None
+
+
+class DeadLetter(BaseModel):
+    messageId: str
+    publishTime: datetime
+    receivedAt: datetime
+    reason: str
+    detail: str
+    attributes: dict[str, str]
+    sizeBytes: int
+    dataBase64: str = Field(description="The first 256 bytes of the message, base64.")
+
+
+class DeadLetterList(BaseModel):
+    deadLetters: list[DeadLetter] = Field(description="Pending (not replayed) dead letters, newest first.")
+    total: int = Field(description="Pending dead letters matching the filter.")
+    byReason: dict[str, int] = Field(description="Pending dead letters per reason (all reasons).")
+
+
+class StreamMessage(BaseModel):
+    """The data of one `commit` event on /api/stream (its SSE id is the commit instant)."""
+
+    commit: str
+    action: str
+    events: list[Event] = Field(description="The rows this commit wrote.")
 
 
 class Health(BaseModel):

@@ -94,7 +94,7 @@ def test_incremental_returns_only_what_changed_after_the_cursor(bff, table):
     assert body["events"][0]["status"] == "COMPLETED"
     assert body["latestCommit"] == second
     caught_up = bff.get("/api/events/incremental", params={"since": second}).json()
-    assert caught_up == {"events": [], "latestCommit": second, "total": 0}
+    assert caught_up == {"events": [], "latestCommit": second, "total": 0, "asOf": second}
 
 
 @pytest.mark.parametrize("since", ["yesterday", "2026-11-26", "1' OR '1'='1", "2026112608000", ""])

@@ -4,6 +4,67 @@
  */
 
 export interface paths {
+    "/api/commits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Commits
+         * @description Completed commits of the active timeline, newest first, with what each wrote.
+         */
+        get: operations["listCommits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/correlations/{correlationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Journey
+         * @description The batch's stage runs in order of `eventTimestamp`, each with its status, duration and counts, and
+         *     between consecutive stages the rows lost (negative delta) or multiplied (positive).
+         */
+        get: operations["getJourney"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dead Letters
+         * @description Pending (not replayed) dead letters, newest first, with a preview of their bytes.
+         */
+        get: operations["listDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -13,7 +74,8 @@ export interface paths {
         };
         /**
          * List Events
-         * @description The newest state of every stage run, newest `lastUpdatedAt` first, with the commit it came from.
+         * @description The newest state of every stage run (or the state as of a commit), newest `lastUpdatedAt` first, with
+         *     the commit each row came from. `from`/`to` bound `eventTimestamp`.
          */
         get: operations["listEvents"];
         put?: never;
@@ -45,6 +107,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/{eventId}/at-failure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Event At Failure
+         * @description The whole pipeline as of the commit that recorded this event's failure (the first retained commit at
+         *     which its status was FAILED), the last commit before it where the pipeline had no FAILED row, and the
+         *     rows that changed between the two. `limit`/`offset` page both lists.
+         */
+        get: operations["getEventAtFailure"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -54,9 +138,72 @@ export interface paths {
         };
         /**
          * Health
-         * @description Liveness plus the table's newest commit (null until ingestion's first commit).
+         * @description Liveness plus the table's newest commit (null until ingestion's first commit). Never needs a token.
          */
         get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Maintenance
+         * @description The latest clustering, compaction, clean and rollback on the timeline, and how far back time travel
+         *     actually reaches (the oldest retained commit).
+         */
+        get: operations["getMaintenance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stats
+         * @description Per pipeline and bucket of `lastUpdatedAt` (`from` inclusive, `to` exclusive): events, failures
+         *     (current status FAILED) and records processed. At most 10,000 buckets per answer.
+         */
+        get: operations["getStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream
+         * @description Each new commit's changed rows, pushed as it lands. Every commit after `since`/`Last-Event-ID` arrives
+         *     exactly once, in order; without either, the stream starts at the newest commit.
+         */
+        get: operations["streamCommits"];
         put?: never;
         post?: never;
         delete?: never;
@@ -69,6 +216,103 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Commit */
+        Commit: {
+            /**
+             * Action
+             * @description commit, deltacommit or replacecommit (clustering).
+             */
+            action: string;
+            /** Byteswritten */
+            bytesWritten: number;
+            /**
+             * Completedat
+             * @description When the commit completed (null on tables older than Hudi 1.x).
+             */
+            completedAt: string | null;
+            /**
+             * Instant
+             * @description The commit's (requested) instant, yyyyMMddHHmmssSSS.
+             */
+            instant: string;
+            /**
+             * Operation
+             * @description UPSERT, INSERT, CLUSTER, ...
+             */
+            operation: string | null;
+            /** Rowsinserted */
+            rowsInserted: number;
+            /** Rowsupdated */
+            rowsUpdated: number;
+            /**
+             * Rowswritten
+             * @description Rows in the files the commit wrote (copy-on-write rewrites whole files).
+             */
+            rowsWritten: number;
+        };
+        /** CommitList */
+        CommitList: {
+            /**
+             * Commits
+             * @description Newest first.
+             */
+            commits: components["schemas"]["Commit"][];
+            /**
+             * Total
+             * @description Commits in the active timeline.
+             */
+            total: number;
+        };
+        /** DeadLetter */
+        DeadLetter: {
+            /** Attributes */
+            attributes: {
+                [key: string]: string;
+            };
+            /**
+             * Database64
+             * @description The first 256 bytes of the message, base64.
+             */
+            dataBase64: string;
+            /** Detail */
+            detail: string;
+            /** Messageid */
+            messageId: string;
+            /**
+             * Publishtime
+             * Format: date-time
+             */
+            publishTime: string;
+            /** Reason */
+            reason: string;
+            /**
+             * Receivedat
+             * Format: date-time
+             */
+            receivedAt: string;
+            /** Sizebytes */
+            sizeBytes: number;
+        };
+        /** DeadLetterList */
+        DeadLetterList: {
+            /**
+             * Byreason
+             * @description Pending dead letters per reason (all reasons).
+             */
+            byReason: {
+                [key: string]: number;
+            };
+            /**
+             * Deadletters
+             * @description Pending (not replayed) dead letters, newest first.
+             */
+            deadLetters: components["schemas"]["DeadLetter"][];
+            /**
+             * Total
+             * @description Pending dead letters matching the filter.
+             */
+            total: number;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** Detail */
@@ -135,8 +379,48 @@ export interface components {
              */
             status: "STARTED" | "RUNNING" | "COMPLETED" | "FAILED" | "RETRYING";
         };
+        /**
+         * EventAtFailure
+         * @description The whole pipeline at the commit that recorded an event's failure, and what changed since it was healthy.
+         */
+        EventAtFailure: {
+            /**
+             * Changes
+             * @description Rows of the pipeline changed between the healthy and the failure commit, newest first, paged.
+             */
+            changes: components["schemas"]["RowChange"][];
+            /** Changestotal */
+            changesTotal: number;
+            /** @description The event as the failure commit wrote it. */
+            event: components["schemas"]["Event"];
+            /**
+             * Failedinpipeline
+             * @description FAILED rows of the pipeline at the failure commit.
+             */
+            failedInPipeline: number;
+            /**
+             * Failurecommit
+             * @description The first retained commit at which the event's status was FAILED.
+             */
+            failureCommit: string;
+            /**
+             * Healthycommit
+             * @description The last commit before it where the pipeline had no FAILED row; null when none is retained.
+             */
+            healthyCommit: string | null;
+            /** Note */
+            note?: string | null;
+            /** Pipelinename */
+            pipelineName: string;
+            pipelineState: components["schemas"]["PipelineState"];
+        };
         /** EventList */
         EventList: {
+            /**
+             * Asof
+             * @description The commit this answer reflects (the newest, or the one `as_of` resolved to); null for an empty table.
+             */
+            asOf?: string | null;
             /** Events */
             events: components["schemas"]["Event"][];
             /**
@@ -164,6 +448,237 @@ export interface components {
             /** Tableuri */
             tableUri: string;
         };
+        /** Journey */
+        Journey: {
+            /** Correlationid */
+            correlationId: string;
+            /**
+             * Lastupdatedat
+             * Format: date-time
+             */
+            lastUpdatedAt: string;
+            /** Latestcommit */
+            latestCommit: string | null;
+            /** Pipelines */
+            pipelines: string[];
+            /**
+             * Stages
+             * @description In order of eventTimestamp.
+             */
+            stages: components["schemas"]["JourneyStage"][];
+            /**
+             * Startedat
+             * Format: date-time
+             */
+            startedAt: string;
+            /**
+             * Status
+             * @description FAILED if a stage failed; COMPLETED if all did; else RETRYING or RUNNING.
+             * @enum {string}
+             */
+            status: "STARTED" | "RUNNING" | "COMPLETED" | "FAILED" | "RETRYING";
+            /** Steps */
+            steps: components["schemas"]["JourneyStep"][];
+        };
+        /** JourneyStage */
+        JourneyStage: {
+            /** Committime */
+            commitTime: string;
+            /**
+             * Durationseconds
+             * @description lastUpdatedAt - startedAt once COMPLETED or FAILED; null before.
+             */
+            durationSeconds: number | null;
+            /** Errormessage */
+            errorMessage: string | null;
+            /** Eventid */
+            eventId: string;
+            /**
+             * Lastupdatedat
+             * Format: date-time
+             */
+            lastUpdatedAt: string;
+            /** Pipelinename */
+            pipelineName: string;
+            /** Processedrecordcount */
+            processedRecordCount: number | null;
+            /** Sourcerecordcount */
+            sourceRecordCount: number | null;
+            /** Stagename */
+            stageName: string;
+            /**
+             * Startedat
+             * Format: date-time
+             * @description The stage run's eventTimestamp.
+             */
+            startedAt: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "STARTED" | "RUNNING" | "COMPLETED" | "FAILED" | "RETRYING";
+        };
+        /**
+         * JourneyStep
+         * @description A hand-over between consecutive stages: what the next stage got versus what the previous one processed.
+         */
+        JourneyStep: {
+            /** Comparedfield */
+            comparedField: ("sourceRecordCount" | "processedRecordCount") | null;
+            /**
+             * Delta
+             * @description nextCount - previousProcessed: negative = rows lost, positive = multiplied.
+             */
+            delta: number | null;
+            /** Fromeventid */
+            fromEventId: string;
+            /** Fromstage */
+            fromStage: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "loss" | "gain" | "equal" | "unknown";
+            /**
+             * Nextcount
+             * @description sourceRecordCount of the next stage, else its processedRecordCount.
+             */
+            nextCount: number | null;
+            /**
+             * Previousprocessed
+             * @description processedRecordCount of the previous stage.
+             */
+            previousProcessed: number | null;
+            /**
+             * Ratio
+             * @description nextCount / previousProcessed.
+             */
+            ratio: number | null;
+            /** Toeventid */
+            toEventId: string;
+            /** Tostage */
+            toStage: string;
+        };
+        /** Maintenance */
+        Maintenance: {
+            /**
+             * Commitcount
+             * @description Completed write commits (commit/deltacommit) in the active timeline.
+             */
+            commitCount: number;
+            /**
+             * Earliestcommittoretain
+             * @description What the last clean kept; null before the first clean.
+             */
+            earliestCommitToRetain: string | null;
+            lastClean: components["schemas"]["TimelineAction"] | null;
+            lastClustering: components["schemas"]["TimelineAction"] | null;
+            lastCompaction: components["schemas"]["TimelineAction"] | null;
+            lastRollback: components["schemas"]["TimelineAction"] | null;
+            /** Latestcommit */
+            latestCommit: string | null;
+            /**
+             * Oldestretainedcommit
+             * @description Time travel reaches back to this commit and no further.
+             */
+            oldestRetainedCommit: string | null;
+            /**
+             * Pending
+             * @description Requested or inflight instants.
+             */
+            pending: components["schemas"]["TimelineAction"][];
+            /**
+             * Timetravelhorizonhours
+             * @description The configured horizon (the cleaner's retention).
+             */
+            timeTravelHorizonHours: number;
+        };
+        /** PipelineState */
+        PipelineState: {
+            /**
+             * Events
+             * @description The pipeline's rows at the failure commit, newest first, paged.
+             */
+            events: components["schemas"]["Event"][];
+            /** Total */
+            total: number;
+        };
+        /** RowChange */
+        RowChange: {
+            /** @description The row at the failure commit. */
+            after: components["schemas"]["Event"];
+            /** @description The row at the healthy commit; null when it was added after it. */
+            before: components["schemas"]["Event"] | null;
+            /**
+             * Change
+             * @enum {string}
+             */
+            change: "added" | "changed";
+            /** Eventid */
+            eventId: string;
+        };
+        /** Stats */
+        Stats: {
+            /**
+             * Bucket
+             * @enum {string}
+             */
+            bucket: "1m" | "5m" | "15m" | "1h";
+            /**
+             * Buckets
+             * @description Buckets with at least one event, by bucketStart then pipeline.
+             */
+            buckets: components["schemas"]["StatsBucket"][];
+            /** Latestcommit */
+            latestCommit: string | null;
+        };
+        /** StatsBucket */
+        StatsBucket: {
+            /**
+             * Bucketstart
+             * Format: date-time
+             * @description Start of the bucket of lastUpdatedAt (UTC, aligned to the epoch).
+             */
+            bucketStart: string;
+            /** Events */
+            events: number;
+            /**
+             * Failures
+             * @description Rows whose current status is FAILED.
+             */
+            failures: number;
+            /** Pipelinename */
+            pipelineName: string;
+            /**
+             * Recordsprocessed
+             * @description Sum of processedRecordCount (null counts as 0).
+             */
+            recordsProcessed: number;
+        };
+        /**
+         * StreamMessage
+         * @description The data of one `commit` event on /api/stream (its SSE id is the commit instant).
+         */
+        StreamMessage: {
+            /** Action */
+            action: string;
+            /** Commit */
+            commit: string;
+            /**
+             * Events
+             * @description The rows this commit wrote.
+             */
+            events: components["schemas"]["Event"][];
+        };
+        /** TimelineAction */
+        TimelineAction: {
+            /** Action */
+            action: string;
+            /** Completedat */
+            completedAt: string | null;
+            /** Instant */
+            instant: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -173,6 +688,141 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listCommits: {
+        parameters: {
+            query?: {
+                /** @description Newest commits to return. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommitList"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getJourney: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                correlationId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Journey"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found; the answer names what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listDeadLetters: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description Rows to skip. */
+                offset?: number;
+                /** @description Exact reason, e.g. unknown_schema. */
+                reason?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterList"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listEvents: {
         parameters: {
             query?: {
@@ -180,13 +830,21 @@ export interface operations {
                 limit?: number;
                 /** @description Rows to skip. */
                 offset?: number;
-                /** @description Repeatable. */
+                /** @description Repeatable; exact names. */
                 pipeline?: string[] | null;
-                /** @description Repeatable. */
+                /** @description Repeatable; exact names. */
                 stage?: string[] | null;
                 /** @description Repeatable. */
                 status?: ("STARTED" | "RUNNING" | "COMPLETED" | "FAILED" | "RETRYING")[] | null;
                 correlationId?: string | null;
+                /** @description ISO-8601 time (UTC if no offset), inclusive. */
+                from?: string | null;
+                /** @description ISO-8601 time (UTC if no offset), exclusive. */
+                to?: string | null;
+                /** @description Case-insensitive substring of errorMessage (literal text). */
+                q?: string | null;
+                /** @description Time travel: a commit instant (yyyyMMddHHmmss[SSS]; the newest commit at or before it) or an ISO-8601 time (the newest commit completed at or before it). Older than the oldest retained commit: 422. */
+                as_of?: string | null;
             };
             header?: never;
             path?: never;
@@ -201,6 +859,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventList"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description A parameter is malformed; the answer names it. */
@@ -223,13 +890,19 @@ export interface operations {
                 limit?: number;
                 /** @description Rows to skip. */
                 offset?: number;
-                /** @description Repeatable. */
+                /** @description Repeatable; exact names. */
                 pipeline?: string[] | null;
-                /** @description Repeatable. */
+                /** @description Repeatable; exact names. */
                 stage?: string[] | null;
                 /** @description Repeatable. */
                 status?: ("STARTED" | "RUNNING" | "COMPLETED" | "FAILED" | "RETRYING")[] | null;
                 correlationId?: string | null;
+                /** @description ISO-8601 time (UTC if no offset), inclusive. */
+                from?: string | null;
+                /** @description ISO-8601 time (UTC if no offset), exclusive. */
+                to?: string | null;
+                /** @description Case-insensitive substring of errorMessage (literal text). */
+                q?: string | null;
             };
             header?: never;
             path?: never;
@@ -245,6 +918,76 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["EventList"];
                 };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getEventAtFailure: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description Rows to skip. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventAtFailure"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found; the answer names what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The event never failed in the retained timeline. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description A parameter is malformed; the answer names it. */
             422: {
@@ -273,6 +1016,136 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getMaintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Maintenance"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getStats: {
+        parameters: {
+            query?: {
+                bucket?: "1m" | "5m" | "15m" | "1h";
+                /** @description ISO-8601 time (UTC if no offset), inclusive. */
+                from?: string | null;
+                /** @description ISO-8601 time (UTC if no offset), exclusive. */
+                to?: string | null;
+                /** @description Repeatable; exact names. */
+                pipeline?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    streamCommits: {
+        parameters: {
+            query?: {
+                /** @description Resume after this commit instant. */
+                since?: string | null;
+                /** @description The bearer token, for EventSource. */
+                token?: string | null;
+            };
+            header?: {
+                /** @description Set by EventSource on reconnect; wins over `since`. */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream. `event: ready` (data: latestCommit, resumedAfter) once; then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); comment lines as heartbeats. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["StreamMessage"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

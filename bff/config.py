@@ -1,0 +1,45 @@
+"""The BFF's own settings (``OBS_BFF_*``), next to the platform's ``Settings`` (``OBS_*``), read at start-up.
+
+| variable | default | meaning |
+|---|---|---|
+| ``OBS_BFF_TOKEN`` | unset | when set, every /api route but /api/health needs ``Authorization: Bearer <token>`` |
+| ``OBS_BFF_CORS_ORIGINS`` | the dashboard's | comma-separated origins allowed by CORS |
+| ``OBS_BFF_BACKEND`` | ``embedded`` | the query backend (``obs_platform.query.BACKENDS``) |
+| ``OBS_BFF_VIEW_CACHE`` | ``true`` | keep the table's current state in memory (``false``: read the table per request) |
+| ``OBS_BFF_HISTORY_CACHE_ROWS`` | 1000000 | rows of older file slices kept for time travel |
+| ``OBS_BFF_STREAM_POLL_SECONDS`` | 0.5 | how often the one timeline watcher looks for a new commit |
+| ``OBS_BFF_STREAM_HEARTBEAT_SECONDS`` | 15 | SSE comment lines keeping idle connections open |
+| ``OBS_BFF_STREAM_QUEUE_SIZE`` | 256 | commits buffered per SSE client; a client that falls further behind is closed |
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from obs_platform.settings import Settings
+
+
+class BffSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OBS_BFF_", extra="ignore")
+
+    token: SecretStr | None = Field(default=None, description="Bearer token; unset = no auth.")
+    cors_origins: str | None = Field(default=None, description="Comma-separated; default: the dashboard's origin.")
+    backend: str = "embedded"
+    view_cache: bool = True
+    history_cache_rows: int = Field(default=1_000_000, ge=0)
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    stream_queue_size: int = Field(default=256, ge=1)
+
+    def origins(self, settings: Settings) -> list[str]:
+        if self.cors_origins:
+            return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+        return [f"http://{settings.bind_host}:{settings.dashboard_port}", f"http://localhost:{settings.dashboard_port}"]
+
+
+@lru_cache(maxsize=1)
+def get_bff_settings() -> BffSettings:
+    return BffSettings()

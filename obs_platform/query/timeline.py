@@ -1,0 +1,107 @@
+"""The Hudi timeline as file names: completion times and table-service actions hudi-rs does not expose.
+
+Hudi 1.x (table version 8+, timeline layout 2) keeps the active timeline in ``.hoodie/timeline/``:
+``<requested>.<action>.requested``, ``<requested>.<action>.inflight`` (``<requested>.inflight`` for commits),
+and, once complete, ``<requested>_<completed>.<action>``. Older tables (layout 1) keep
+``<instant>.<action>`` directly under ``.hoodie/`` with no completion time. hudi-rs 0.5 lists completed
+commits, delta commits and replace commits; cleans, rollbacks and completion times are read here from the
+names alone (and a clean's plan for the commit it retained, when it can be decoded).
+
+Storage goes through pyarrow's file systems, so ``gs://`` reads the same way as a local folder.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
+
+_COMPLETED = re.compile(r"^(?P<req>\d{17})(?:_(?P<done>\d{17}))?\.(?P<action>[a-z_]+)$")
+_PENDING = re.compile(r"^(?P<req>\d{17})(?:\.(?P<action>[a-z_]+))?\.(?P<state>requested|inflight)$")
+WRITE_ACTIONS = ("commit", "deltacommit", "replacecommit")
+
+
+@dataclass(frozen=True)
+class TimelineFile:
+    instant: str
+    action: str
+    state: str                       # completed | requested | inflight
+    completed: str | None            # completion instant (layout 2)
+    path: str
+
+    @property
+    def completed_at(self) -> datetime | None:
+        if not self.completed:
+            return None
+        return datetime.strptime(self.completed, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+
+
+def _fs(table_uri: str) -> tuple[pafs.FileSystem, str]:
+    if "://" not in table_uri:
+        return pafs.LocalFileSystem(), table_uri
+    fs, path = pafs.FileSystem.from_uri(table_uri)
+    return fs, path
+
+
+def list_timeline(table_uri: str) -> list[TimelineFile]:
+    """Every instant file of the active timeline, oldest first (empty when the table does not exist)."""
+    fs, root = _fs(table_uri)
+    out: list[TimelineFile] = []
+    for folder in (f"{root}/.hoodie/timeline", f"{root}/.hoodie"):
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        except (OSError, pa.ArrowException) as exc:
+            log.debug("cannot list %s: %s", folder, exc)
+            continue
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            name = info.base_name
+            if m := _PENDING.match(name):
+                out.append(TimelineFile(m["req"], m["action"] or "commit", m["state"], None, info.path))
+            elif m := _COMPLETED.match(name):
+                out.append(TimelineFile(m["req"], m["action"], "completed", m["done"], info.path))
+        if out:
+            break  # layout 2 found; do not mix in layout-1 names
+    # one entry per instant: completed if it is, else the furthest pending state
+    rank = {"requested": 0, "inflight": 1, "completed": 2}
+    newest: dict[str, TimelineFile] = {}
+    for f in out:
+        seen = newest.get(f.instant)
+        if seen is None or rank[f.state] > rank[seen.state]:
+            # a pending file names the action planned (e.g. clustering); keep it if the inflight one does not
+            action = seen.action if seen and f.state == "inflight" and f.action == "commit" else f.action
+            newest[f.instant] = TimelineFile(f.instant, action, f.state, f.completed, f.path)
+    return sorted(newest.values(), key=lambda f: f.instant)
+
+
+def completion_times(files: list[TimelineFile]) -> dict[str, str]:
+    return {f.instant: f.completed for f in files if f.state == "completed" and f.completed}
+
+
+def read_bytes(path: str, table_uri: str) -> bytes:
+    fs, _ = _fs(table_uri)
+    with fs.open_input_stream(path) as stream:
+        return stream.read()
+
+
+def earliest_commit_to_retain(clean: TimelineFile, table_uri: str) -> str | None:
+    """What a completed clean kept: its metadata's ``earliestCommitToRetain`` (an Avro data file)."""
+    try:
+        import fastavro
+
+        data = read_bytes(clean.path, table_uri)
+        for record in fastavro.reader(io.BytesIO(data)):
+            value = record.get("earliestCommitToRetain")
+            if isinstance(value, str) and re.fullmatch(r"\d{14,17}", value):
+                return value.ljust(17, "0")
+    except Exception as exc:  # an undecodable clean file only costs the precise horizon
+        log.warning("cannot read earliestCommitToRetain from %s: %s", clean.path, exc)
+    return None

@@ -1,0 +1,210 @@
+"""Arrow building blocks of the embedded backend: the canonical row schema, filter masks, paging over sorted
+parts, and the cached current-state view (an LSM of sorted parts with liveness masks).
+
+The view holds the table's current state in memory, sorted newest ``lastUpdatedAt`` first, as a few parts:
+one large base and small parts appended per refresh. A refresh reads only the file slices that changed since
+the cached commit, keeps their rows committed after it (a rewritten copy-on-write file also carries
+untouched rows), marks the older state of those eventIds dead in earlier parts and appends the new rows as a
+sorted part. "Newest N" is then a merge of the parts' heads; nothing is re-sorted per request. When parts pile
+up or dead rows pass a fraction, the parts are compacted into one base (one sort, on the refresh path).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from obs_platform.lakehouse.table import EVENT_COLUMNS
+from obs_platform.query.base import EventQuery
+
+COMMIT_TIME = "_hoodie_commit_time"
+COMMIT = "_commit"  # the commit instant as int64: fast comparisons
+_TS = pa.timestamp("us", tz="UTC")
+SCHEMA = pa.schema([
+    pa.field(COMMIT, pa.int64()),
+    pa.field("eventId", pa.string()),
+    pa.field("correlationId", pa.string()),
+    pa.field("pipelineName", pa.string()),
+    pa.field("stageName", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("eventTimestamp", _TS),
+    pa.field("processedRecordCount", pa.int64()),
+    pa.field("sourceRecordCount", pa.int64()),
+    pa.field("errorMessage", pa.string()),
+    pa.field("lastUpdatedAt", _TS),
+    pa.field("dataQualityScore", pa.float64()),
+    pa.field("attributes", pa.map_(pa.string(), pa.string())),
+    pa.field("schemaVersion", pa.int32()),
+])
+assert [f.name for f in SCHEMA][1:] == list(EVENT_COLUMNS), "SCHEMA must follow lakehouse.table.EVENT_COLUMNS"
+READ_COLUMNS = [COMMIT_TIME, *EVENT_COLUMNS]
+SORT = [("lastUpdatedAt", "descending"), ("eventId", "ascending")]
+
+
+def normalize(table: pa.Table) -> pa.Table:
+    """Rows as read from a file slice -> SCHEMA: commit time as int64, absent (older-schema) columns as nulls."""
+    columns = []
+    for f in SCHEMA:
+        if f.name == COMMIT:
+            columns.append(pc.cast(table[COMMIT_TIME], pa.int64()))
+        elif f.name in table.column_names:
+            column = table[f.name]
+            columns.append(column if column.type == f.type else pc.cast(column, f.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
+
+
+def empty() -> pa.Table:
+    return SCHEMA.empty_table()
+
+
+def sort_rows(table: pa.Table) -> pa.Table:
+    return table.sort_by(SORT) if table.num_rows > 1 else table
+
+
+def _and(a, b):
+    return b if a is None else pc.and_kleene(a, b)
+
+
+def query_mask(table: pa.Table, query: EventQuery, after: int | None = None, until: int | None = None):
+    """A boolean mask of the rows a query selects (None: all); ``after``/``until`` bound the commit."""
+    mask = None
+    if query.pipelines:
+        mask = _and(mask, pc.is_in(table["pipelineName"], pa.array(query.pipelines, pa.string())))
+    if query.stages:
+        mask = _and(mask, pc.is_in(table["stageName"], pa.array(query.stages, pa.string())))
+    if query.statuses:
+        mask = _and(mask, pc.is_in(table["status"], pa.array(query.statuses, pa.string())))
+    if query.correlation_id is not None:
+        mask = _and(mask, pc.equal(table["correlationId"], pa.scalar(query.correlation_id, pa.string())))
+    if query.event_ids:
+        mask = _and(mask, pc.is_in(table["eventId"], pa.array(query.event_ids, pa.string())))
+    if query.from_time is not None:
+        mask = _and(mask, pc.greater_equal(table["eventTimestamp"], pa.scalar(query.from_time, _TS)))
+    if query.to_time is not None:
+        mask = _and(mask, pc.less(table["eventTimestamp"], pa.scalar(query.to_time, _TS)))
+    if query.text:
+        # a literal, case-insensitive substring (match_substring never reads the pattern as a regex)
+        mask = _and(mask, pc.match_substring(table["errorMessage"], query.text, ignore_case=True))
+    if after is not None:
+        mask = _and(mask, pc.greater(table[COMMIT], pa.scalar(after, pa.int64())))
+    if until is not None:
+        mask = _and(mask, pc.less_equal(table[COMMIT], pa.scalar(until, pa.int64())))
+    return mask
+
+
+def _np_mask(mask) -> np.ndarray:
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks() if mask.num_chunks != 1 else mask.chunk(0)
+    return mask.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows sorted by SORT, and which of them are still alive (None: all)."""
+
+    rows: pa.Table
+    alive: np.ndarray | None = None
+
+    @property
+    def live_count(self) -> int:
+        return self.rows.num_rows if self.alive is None else int(self.alive.sum())
+
+
+def select(parts: list[Part], query: EventQuery, offset: int, limit: int, after: int | None = None,
+           until: int | None = None) -> tuple[pa.Table, int]:
+    """Filter the parts, count the matches, and return rows ``offset..offset+limit`` in SORT order."""
+    need = offset + limit
+    heads, total = [], 0
+    for part in parts:
+        mask = query_mask(part.rows, query, after, until)
+        if mask is None and part.alive is None:
+            total += part.rows.num_rows
+            heads.append(part.rows.slice(0, need))
+            continue
+        keep = part.alive if mask is None else (_np_mask(mask) if part.alive is None else _np_mask(mask) & part.alive)
+        index = np.flatnonzero(keep)
+        total += len(index)
+        if len(index):
+            heads.append(part.rows.take(pa.array(index[:need])))
+    if not heads:
+        return empty(), total
+    if len(heads) == 1:
+        return heads[0].slice(offset, limit), total
+    return sort_rows(pa.concat_tables(heads)).slice(offset, limit), total
+
+
+def matching(parts: list[Part], query: EventQuery, columns: list[str] | None = None, after: int | None = None,
+             until: int | None = None) -> pa.Table:
+    """Every alive row the query selects (unsorted across parts), optionally only some columns."""
+    out = []
+    for part in parts:
+        rows = part.rows if columns is None else part.rows.select(columns)
+        mask = query_mask(part.rows, query, after, until)
+        if mask is None and part.alive is None:
+            out.append(rows)
+            continue
+        keep = part.alive if mask is None else (_np_mask(mask) if part.alive is None else _np_mask(mask) & part.alive)
+        out.append(rows.filter(pa.array(keep)))
+    schema = SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns])
+    return pa.concat_tables(out) if out else schema.empty_table()
+
+
+def to_events(rows: pa.Table) -> list[dict[str, Any]]:
+    """Arrow rows -> Event dicts (``commitTime`` as a 17-digit instant, ``attributes`` as a dict)."""
+    out = rows.to_pylist()
+    for row in out:
+        row["commitTime"] = f"{row.pop(COMMIT):017d}"
+        row["attributes"] = dict(row.get("attributes") or [])
+    return out
+
+
+_versions = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class View:
+    """The table's current state at ``commit``: immutable; a refresh builds a new View."""
+
+    commit: str
+    parts: list[Part]
+    slice_keys: frozenset[str]          # the file slices this state was read from
+    version: int = field(default_factory=lambda: next(_versions))
+
+    @property
+    def rows(self) -> int:
+        return sum(p.live_count for p in self.parts)
+
+    @property
+    def dead(self) -> int:
+        return sum(p.rows.num_rows for p in self.parts) - self.rows
+
+    def advanced(self, commit: str, changed: pa.Table, slice_keys: frozenset[str], max_parts: int = 8,
+                 max_dead_fraction: float = 0.2) -> View:
+        """This state with ``changed`` rows (newer states, any order) upserted by eventId."""
+        if changed.num_rows == 0:
+            return View(commit, self.parts, slice_keys)
+        ids = pc.unique(changed["eventId"])
+        parts = []
+        for part in self.parts:
+            hit = _np_mask(pc.is_in(part.rows["eventId"], ids))
+            if hit.any():
+                alive = ~hit if part.alive is None else part.alive & ~hit
+                part = Part(part.rows, alive)
+            parts.append(part)
+        parts.append(Part(sort_rows(changed)))
+        view = View(commit, parts, slice_keys)
+        if len(parts) > max_parts or view.dead > max_dead_fraction * max(view.rows, 1):
+            view = view.compacted()
+        return view
+
+    def compacted(self) -> View:
+        live = [p.rows if p.alive is None else p.rows.filter(pa.array(p.alive)) for p in self.parts]
+        base = sort_rows(pa.concat_tables(live)) if live else empty()
+        return View(self.commit, [Part(base.combine_chunks())], self.slice_keys)
