@@ -305,7 +305,7 @@ class EmbeddedReader(EventReader):
             changed = ~older if part.alive is None else part.alive & ~older
             if changed.any():
                 changed_ids.append(part.rows["eventId"].take(pa.array(np.flatnonzero(changed))))
-            parts.append(Part(part.rows, older if part.alive is None else part.alive & older))
+            parts.append(part.with_alive(older if part.alive is None else part.alive & older))
         gone = [s for s in slices if slice_key(s) not in view.slice_keys]
         if changed_ids and gone:
             try:

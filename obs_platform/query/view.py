@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,14 @@ def _and(a, b):
     return b if a is None else pc.and_kleene(a, b)
 
 
-def query_mask(table: pa.Table, query: EventQuery, after: int | None = None, until: int | None = None):
-    """A boolean mask of the rows a query selects (None: all); ``after``/``until`` bound the commit."""
+def lowered_messages(table: pa.Table) -> pa.ChunkedArray:
+    return pc.utf8_lower(table["errorMessage"])
+
+
+def query_mask(table: pa.Table, query: EventQuery, after: int | None = None, until: int | None = None,
+               lowered: pa.ChunkedArray | None = None):
+    """A boolean mask of the rows a query selects (None: all); ``after``/``until`` bound the commit;
+    ``lowered`` is ``lowered_messages(table)`` when the caller keeps it."""
     mask = None
     if query.pipelines:
         mask = _and(mask, pc.is_in(table["pipelineName"], pa.array(query.pipelines, pa.string())))
@@ -91,7 +98,8 @@ def query_mask(table: pa.Table, query: EventQuery, after: int | None = None, unt
         mask = _and(mask, pc.less(table["eventTimestamp"], pa.scalar(query.to_time, _TS)))
     if query.text:
         # a literal, case-insensitive substring (match_substring never reads the pattern as a regex)
-        mask = _and(mask, pc.match_substring(table["errorMessage"], query.text, ignore_case=True))
+        lowered = lowered if lowered is not None else lowered_messages(table)
+        mask = _and(mask, pc.match_substring(lowered, pc.utf8_lower(pa.scalar(query.text, pa.string())).as_py()))
     if after is not None:
         mask = _and(mask, pc.greater(table[COMMIT], pa.scalar(after, pa.int64())))
     if until is not None:
@@ -116,6 +124,21 @@ class Part:
     def live_count(self) -> int:
         return self.rows.num_rows if self.alive is None else int(self.alive.sum())
 
+    @cached_property
+    def lowered(self) -> pa.ChunkedArray:
+        """errorMessage in lower case, computed once per part (for ``q``)."""
+        return lowered_messages(self.rows)
+
+    def with_alive(self, alive: np.ndarray | None) -> Part:
+        """The same rows with other liveness (sharing what was computed from the rows)."""
+        part = Part(self.rows, alive)
+        if "lowered" in self.__dict__:
+            part.__dict__["lowered"] = self.__dict__["lowered"]
+        return part
+
+    def mask(self, query: EventQuery, after: int | None = None, until: int | None = None):
+        return query_mask(self.rows, query, after, until, self.lowered if query.text else None)
+
 
 def select(parts: list[Part], query: EventQuery, offset: int, limit: int, after: int | None = None,
            until: int | None = None) -> tuple[pa.Table, int]:
@@ -123,7 +146,7 @@ def select(parts: list[Part], query: EventQuery, offset: int, limit: int, after:
     need = offset + limit
     heads, total = [], 0
     for part in parts:
-        mask = query_mask(part.rows, query, after, until)
+        mask = part.mask(query, after, until)
         if mask is None and part.alive is None:
             total += part.rows.num_rows
             heads.append(part.rows.slice(0, need))
@@ -146,7 +169,7 @@ def matching(parts: list[Part], query: EventQuery, columns: list[str] | None = N
     out = []
     for part in parts:
         rows = part.rows if columns is None else part.rows.select(columns)
-        mask = query_mask(part.rows, query, after, until)
+        mask = part.mask(query, after, until)
         if mask is None and part.alive is None:
             out.append(rows)
             continue
@@ -196,7 +219,7 @@ class View:
             hit = _np_mask(pc.is_in(part.rows["eventId"], ids))
             if hit.any():
                 alive = ~hit if part.alive is None else part.alive & ~hit
-                part = Part(part.rows, alive)
+                part = part.with_alive(alive)
             parts.append(part)
         parts.append(Part(sort_rows(changed)))
         view = View(commit, parts, slice_keys)

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""bench/bff: build a 1,000,000-event Hudi table with the real writer, then time the BFF's endpoints over HTTP.
+
+    .venv/bin/python bench/bff.py [--home DIR] [--events 1000000] [--commits 20] [--reps 60]
+
+1. Build (skipped when ``DIR`` already holds the table): ``--commits`` upserts of ``events/commits`` new stage
+   runs each, one day of ``eventTimestamp`` per commit (so one partition per commit), each also moving 10% of
+   the previous commit's stage runs to a final state; then 3 small "live" commits (500 updates + 500 new
+   runs each, the shape of a streaming micro-batch). Every commit goes through the real writer:
+   ``obs_platform.ingestion.stream.MicroBatchWriter._upsert`` with the Hudi options from ``TableSpec``
+   (Spark local[2] + Hudi), fed decoded Arrow batches (``row_schema`` of the reader schema), no Pub/Sub.
+2. Measure: a BFF subprocess (``python -m bff``, uvicorn) on the table with its cached view (the default),
+   and a second one with ``OBS_BFF_VIEW_CACHE=false`` (every request reads the table with hudi-rs: the
+   "full scan" the view avoids). Each endpoint runs ``--warmup`` times, then ``--reps`` times; p50/p95 of
+   the wall time of the HTTP request (client side, keep-alive connection).
+
+Writes bench/reports/bff-<timestamp>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+PIPELINES = ["orders", "clickstream", "billing", "inventory", "payments", "search", "ml-features"]
+STAGES = ["extract", "validate", "transform", "load"]
+DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+# --- build ----------------------------------------------------------------------------------------------
+def _rows(schema, events: list[dict]):
+    import pyarrow as pa
+
+    from obs_platform.ingestion.batch import partition_of
+
+    columns: dict[str, list] = {name: [] for name in schema.names}
+    for e in events:
+        for name in schema.names:
+            if name == "eventDate":
+                columns[name].append(partition_of(e["eventTimestamp"]))
+            elif name == "attributes":
+                columns[name].append(list((e.get("attributes") or {}).items()))
+            elif name == "schemaVersion":
+                columns[name].append(2)
+            else:
+                columns[name].append(e.get(name))
+    return pa.table(columns, schema=schema)
+
+
+def _stage_run(n: int, day: int, status: str, minute_offset: int = 0) -> dict:
+    started = DAY0 + timedelta(days=day, seconds=(n * 7) % 86_000)
+    source = 1000 + n % 5000
+    failed = status == "FAILED"
+    return {
+        "eventId": f"run-{n:08d}", "correlationId": f"batch-{n // len(STAGES):07d}",
+        "pipelineName": PIPELINES[(n // len(STAGES)) % len(PIPELINES)], "stageName": STAGES[n % len(STAGES)],
+        "status": status, "eventTimestamp": started,
+        "processedRecordCount": source - (n % 3) if status in ("COMPLETED", "FAILED") else source // 2,
+        "sourceRecordCount": source,
+        "errorMessage": f"stage {STAGES[n % len(STAGES)]} failed: timeout after {n % 90} s" if failed else None,
+        "lastUpdatedAt": started + timedelta(seconds=30 + minute_offset * 60),
+        "dataQualityScore": (n % 100) / 100, "attributes": {"owner": f"team-{n % 5}"},
+    }
+
+
+def build_table(settings, events_total: int, commits: int) -> list[str]:
+    """Write the table with the real writer; return the commit instants, oldest first."""
+    from obs_platform.events.codec import EventCodec, SchemaRegistry
+    from obs_platform.ingestion.batch import row_schema
+    from obs_platform.ingestion.stream import MicroBatchWriter, latest_commit_stats
+    from obs_platform.lakehouse.spark import build_spark_session
+
+    spark = build_spark_session(settings, "bench-bff-build")
+    schema = row_schema(EventCodec(SchemaRegistry(settings.schema_dir)).reader.parsed)
+    writer = MicroBatchWriter(spark, settings, reader=None)
+    per_commit = events_total // commits
+    instants = []
+    statuses = ["RUNNING", "COMPLETED", "COMPLETED", "COMPLETED", "FAILED", "RETRYING", "STARTED"]
+    try:
+        for c in range(commits):
+            started = time.monotonic()
+            batch = [_stage_run(n, c, statuses[n % len(statuses)]) for n in range(c * per_commit, (c + 1) * per_commit)]
+            if c:  # 10% of the previous commit's runs reach a final state
+                prev = range((c - 1) * per_commit, c * per_commit, 10)
+                batch += [_stage_run(n, c - 1, "FAILED" if n % 70 == 0 else "COMPLETED", minute_offset=5) for n in prev]
+            writer._upsert(_rows(schema, batch), batch_id=c)
+            instants.append(latest_commit_stats(settings.table_uri)[0])
+            print(f"commit {c + 1}/{commits}: {len(batch)} rows in {time.monotonic() - started:.1f}s -> {instants[-1]}",
+                  flush=True)
+        last_day = commits - 1
+        base = (commits - 1) * per_commit
+        for live in range(3):  # micro-batch-sized commits: 500 updates + 500 new runs
+            n_new = events_total + live * 500
+            batch = [_stage_run(n, last_day, "COMPLETED", minute_offset=10 + live) for n in range(base + live * 500, base + live * 500 + 500)]
+            batch += [_stage_run(n, last_day, "RUNNING") for n in range(n_new, n_new + 500)]
+            started = time.monotonic()
+            writer._upsert(_rows(schema, batch), batch_id=commits + live)
+            instants.append(latest_commit_stats(settings.table_uri)[0])
+            print(f"live commit {live + 1}/3: {len(batch)} rows in {time.monotonic() - started:.1f}s -> {instants[-1]}",
+                  flush=True)
+    finally:
+        spark.stop()
+    return instants
+
+
+# --- measure --------------------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def start_bff(settings, **env: str):
+    import httpx
+
+    from obs_platform_tests.conftest import free_port, wait_http
+
+    port = free_port()
+    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("OBS_BFF_")},
+                "OBS_HOME": str(settings.home), "OBS_BFF_PORT": str(port), "OBS_BIND_HOST": "127.0.0.1", **env}
+    log = open(settings.home / f"bff-{port}.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, "-m", "bff"], cwd=REPO, env=full_env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/api/health", 60)
+    return proc, httpx.Client(base_url=url, timeout=300)
+
+
+def time_requests(client, path: str, params, reps: int, warmup: int) -> dict:
+    times, size = [], 0
+    for i in range(warmup + reps):
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} {params}: {response.status_code} {response.text[:300]}")
+        size = len(response.content)
+        if i >= warmup:
+            times.append(elapsed)
+    return {"p50_ms": round(percentile(times, 0.5), 2), "p95_ms": round(percentile(times, 0.95), 2),
+            "mean_ms": round(statistics.fmean(times), 2), "n": len(times), "response_bytes": size}
+
+
+def first_request(client, path: str, params) -> float:
+    started = time.perf_counter()
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text[:300]
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def measure(settings, reps: int, warmup: int) -> dict:
+    started = time.perf_counter()
+    proc, client = start_bff(settings)
+    results: dict = {}
+    try:
+        first = first_request(client, "/api/events", {"limit": 1000})
+        results["startup"] = {"bff_up_and_first_full_load_ms": round((time.perf_counter() - started) * 1000, 1),
+                              "first_full_load_ms": first}
+        commits = [c["instant"] for c in client.get("/api/commits", params={"limit": 1000}).json()["commits"]]
+        latest, previous, old = commits[0], commits[1], commits[len(commits) // 2]
+        total = client.get("/api/events", params={"limit": 1}).json()["total"]
+        failed = client.get("/api/events", params={"status": "FAILED", "limit": 1}).json()["events"][0]
+        # cold: the first time-travel request to a commit (its no-longer-current files read and cached)
+        results["cold"] = {"time_travel_previous_commit_ms": first_request(client, "/api/events", {"as_of": previous, "limit": 1000}),
+                           "time_travel_middle_commit_ms": first_request(client, "/api/events", {"as_of": old, "limit": 1000}),
+                           "at_failure_ms": first_request(client, f"/api/events/{failed['eventId']}/at-failure", {"limit": 100})}
+        cases = {
+            "full_load_newest_1000": ("/api/events", {"limit": 1000}),
+            "full_load_newest_200": ("/api/events", {"limit": 200}),
+            "filtered_pipeline_status": ("/api/events", [("pipeline", "orders"), ("status", "FAILED"), ("limit", 200)]),
+            "filtered_time_range": ("/api/events", {"from": "2026-10-10T00:00:00Z", "to": "2026-10-10T06:00:00Z", "limit": 200}),
+            "text_search_q": ("/api/events", {"q": "TIMEOUT AFTER 42 S", "limit": 200}),
+            "incremental_since_last_commit": ("/api/events/incremental", {"since": latest}),
+            "incremental_one_commit_1000_rows": ("/api/events/incremental", {"since": previous}),
+            "time_travel_previous_commit_1000": ("/api/events", {"as_of": previous, "limit": 1000}),
+            "time_travel_middle_commit_1000": ("/api/events", {"as_of": old, "limit": 1000}),
+            "time_travel_iso_time_200": ("/api/events", {"as_of": "2026-12-31T00:00:00Z", "limit": 200}),
+            "journey": (f"/api/correlations/{failed['correlationId']}", None),
+            "commits": ("/api/commits", None),
+            "stats_1h_all": ("/api/stats", {"bucket": "1h"}),
+            "stats_15m_one_day": ("/api/stats", {"bucket": "15m", "from": "2026-10-10T00:00:00Z", "to": "2026-10-11T00:00:00Z"}),
+            "maintenance": ("/api/maintenance", None),
+            "dead_letters": ("/api/dead-letters", None),
+        }
+        results["table"] = {"rows": total, "commits": len(commits), "latest": latest, "previous": previous, "middle": old}
+        results["cached"] = {}
+        for name, (path, params) in cases.items():
+            results["cached"][name] = time_requests(client, path, params, reps, warmup)
+            print(f"  cached {name}: {results['cached'][name]}", flush=True)
+        results["cached"]["at_failure"] = time_requests(
+            client, f"/api/events/{failed['eventId']}/at-failure", {"limit": 100}, max(5, reps // 10), 1)
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(30)
+
+    # the same table without the view: every request reads the table (the "full scan")
+    proc, client = start_bff(settings, OBS_BFF_VIEW_CACHE="false")
+    try:
+        slow = max(5, reps // 6)
+        results["uncached"] = {
+            "full_scan_newest_1000": time_requests(client, "/api/events", {"limit": 1000}, slow, 1),
+            "incremental_one_commit_changed_slices": time_requests(
+                client, "/api/events/incremental", {"since": previous}, reps, warmup),
+            "incremental_since_last_commit": time_requests(client, "/api/events/incremental", {"since": latest}, reps, warmup),
+        }
+        for name, row in results["uncached"].items():
+            print(f"  uncached {name}: {row}", flush=True)
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(30)
+    full = results["uncached"]["full_scan_newest_1000"]["p50_ms"]
+    results["ratios"] = {
+        "full_scan_over_incremental_last_commit": round(full / results["cached"]["incremental_since_last_commit"]["p50_ms"], 1),
+        "full_scan_over_incremental_one_commit": round(full / results["cached"]["incremental_one_commit_1000_rows"]["p50_ms"], 1),
+        "full_scan_over_uncached_incremental_one_commit": round(
+            full / results["uncached"]["incremental_one_commit_changed_slices"]["p50_ms"], 1),
+    }
+    cached = results["cached"]
+    results["targets"] = {
+        "full_load_newest_1000_p95_le_100ms": cached["full_load_newest_1000"]["p95_ms"] <= 100,
+        "incremental_since_last_commit_p95_le_50ms": cached["incremental_since_last_commit"]["p95_ms"] <= 50,
+        "incremental_one_commit_p95_le_50ms": cached["incremental_one_commit_1000_rows"]["p95_ms"] <= 50,
+        "incremental_20x_cheaper_than_full_scan": results["ratios"]["full_scan_over_incremental_last_commit"] >= 20,
+        "time_travel_p95_le_300ms": max(cached[k]["p95_ms"] for k in cached if k.startswith("time_travel")) <= 300,
+    }
+    return results
+
+
+def print_table(results: dict) -> None:
+    print(f"\n{'endpoint':<48} {'p50 ms':>9} {'p95 ms':>9} {'bytes':>10}")
+    for group in ("cached", "uncached"):
+        for name, row in results[group].items():
+            print(f"{group + ' ' + name:<48} {row['p50_ms']:>9} {row['p95_ms']:>9} {row['response_bytes']:>10}")
+    print(f"\ncold (first request): {results['cold']}")
+    print(f"startup: {results['startup']}")
+    print(f"ratios: {results['ratios']}")
+    print(f"targets: {results['targets']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=Path("/tmp/bench-bff"))
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--commits", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args()
+
+    from obs_platform.settings import Settings
+
+    settings = Settings(home=args.home)
+    build_seconds = None
+    if not (settings.table_path / ".hoodie").exists():
+        started = time.monotonic()
+        build_table(settings, args.events, args.commits)
+        build_seconds = round(time.monotonic() - started, 1)
+    if args.build_only:
+        return
+    results = measure(settings, args.reps, args.warmup)
+    report = {
+        "bench": "bff", "backend": "embedded", "when": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "args": {k: str(v) for k, v in vars(args).items()}, "build_seconds": build_seconds,
+        "client": "httpx, one keep-alive connection, sequential requests; wall time per request", **results,
+    }
+    out = REPO / "bench" / "reports" / f"bff-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(results)
+    print(f"\nwrote {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
