@@ -16,7 +16,7 @@ export DAGSTER_HOME := $(CURDIR)
 export OBS_DAGSTER_DIR ?= $(CURDIR)/var/dagster
 export OBS_DAGSTER_COMPUTE_LOGS ?= $(CURDIR)/var/dagster/logs
 
-.PHONY: help deps python jars emulator frontend up test test-fast lint clean
+.PHONY: help deps python jars sqlendpoint-deps emulator frontend up test lint clean metastore hive-sync thrift-server metastore-stop
 
 help:
 	@echo "make up     install what is missing, start the whole platform on 127.0.0.1, print the URLs"
@@ -24,7 +24,7 @@ help:
 	@echo "make deps   only install (Python env, Hudi bundle, Pub/Sub fallback, frontend build)"
 	@echo "make lint   ruff"
 
-deps: python jars emulator frontend
+deps: python jars sqlendpoint-deps emulator frontend
 
 # --- Python environment (re-installed when pyproject.toml changes) --------------------------------------
 python: $(VENV)/.installed
@@ -42,6 +42,19 @@ $(BUNDLE_JAR):
 	@mkdir -p $(JARS)
 	@mvn -q -B dependency:copy -Dartifact=$(HUDI_BUNDLE) -DoutputDirectory=$(JARS) -Dmdep.overWriteIfNewer=true
 	@test -s $@
+
+# --- SQL endpoint: PostgreSQL server binaries (Debian) and the JDBC driver (Maven Central) ----------------
+sqlendpoint-deps: python
+	@PY=$(PY) JARS=$(JARS) scripts/sqlendpoint_deps.sh
+
+metastore: python jars sqlendpoint-deps
+	@$(PY) -m obs_platform.sqlendpoint metastore
+hive-sync: python jars sqlendpoint-deps
+	@$(PY) -m obs_platform.sqlendpoint hive-sync
+thrift-server: python jars sqlendpoint-deps
+	@$(PY) -m obs_platform.sqlendpoint thrift-server
+metastore-stop:
+	@$(PY) -m obs_platform.sqlendpoint stop
 
 # --- Pub/Sub: gcloud's emulator when installed; the Go pstest fallback is built either way (it is tested) -
 emulator: $(PSTEST)
@@ -73,4 +86,5 @@ lint: python
 	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)
 
 clean:
+	-@$(PY) -m obs_platform.sqlendpoint stop 2>/dev/null
 	rm -rf var .pytest_cache frontend/.built

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     time_travel_horizon_hours: int = Field(
         default=24, ge=1, description="How far back time travel reaches; the cleaner keeps exactly this."
     )
+    time_travel_horizon_commits: int | None = Field(
+        default=None, ge=1,
+        description="If set, the horizon is the newest N commits instead of hours (KEEP_LATEST_COMMITS).",
+    )
+
+    # --- SQL endpoint: Hive metastore (PostgreSQL) + Spark Thrift Server ----------------------------
+    sql_endpoint: bool = Field(default=True, description="Start the metastore + Thrift Server with `make up`.")
+    metastore_pg_port: int = 5433
+    metastore_db: str = "metastore"
+    metastore_db_user: str = "hive"
+    metastore_db_password: SecretStr = Field(
+        default=SecretStr("obs-metastore-dev"), description="Dev default; set OBS_METASTORE_DB_PASSWORD in production."
+    )
+    metastore_pg_os_user: str | None = None
+    thrift_port: int = 10000
+    thrift_master: str = "local[2]"
+    thrift_driver_memory: str = "1g"
 
     # --- ingestion ----------------------------------------------------------------------------------
     trigger_seconds: float = Field(default=3.0, gt=0, description="Micro-batch trigger interval.")

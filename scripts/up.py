@@ -123,6 +123,9 @@ def main() -> int:
                     "OBS_BFF_URL": settings.bff_url, "OBS_DAGSTER_URL": f"http://{host}:{settings.dagster_port}"}
         services.append(start("dashboard", ["npm", "run", "--silent", "start"], dash_env, log_dir, REPO / "frontend"))
         services.append(start("demo", [sys.executable, "-m", "obs_platform.demo"], env, log_dir))
+        if settings.sql_endpoint:  # OBS_SQL_ENDPOINT=false skips it on small machines
+            services.append(start("sql-endpoint", [sys.executable, "-m", "obs_platform.sqlendpoint", "thrift-server"],
+                                  env, log_dir))
 
         ok = all(
             wait_http(url, 120, svc.process) for url, svc in [
@@ -140,7 +143,9 @@ def main() -> int:
             f"    BFF        {settings.bff_url}/docs   (API: {settings.bff_url}/api/events)\n"
             f"    Dagster    http://{host}:{settings.dagster_port}/   (the keepalive sensor starts the ingestion)\n"
             f"    Pub/Sub    {host}:{settings.pubsub_port} ({emulator.kind} emulator)\n"
-            f"    table      {settings.table_uri}\n"
+            + (f"    SQL        PyHive/JDBC {host}:{settings.thrift_port} (Spark Thrift Server; metastore in "
+               f"PostgreSQL on {host}:{settings.metastore_pg_port}; starts in ~15 s)\n" if settings.sql_endpoint else "")
+            + f"    table      {settings.table_uri}\n"
             f"    logs       {log_dir}/\n",
             flush=True,
         )

@@ -34,6 +34,10 @@ from obs_platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+# A write conflict (optimistic concurrency: a table service committed a change to the same file groups first)
+# fails the attempt cleanly; the batch, still leased, is written again on top of the new state.
+WRITE_CONFLICT_RETRIES = 5
+
 
 @dataclass(frozen=True)
 class CommitReport:
@@ -151,7 +155,17 @@ class MicroBatchWriter:
         pq.write_table(rows, folder / "part-0.parquet")
         try:
             frame = self.spark.read.parquet(str(folder))
-            frame.write.format("hudi").options(**self.spec.upsert_options()).mode("append").save(self.spec.base_uri)
+            for attempt in range(1, WRITE_CONFLICT_RETRIES + 1):
+                try:
+                    frame.write.format("hudi").options(**self.spec.upsert_options()).mode("append").save(
+                        self.spec.base_uri)
+                    return
+                except Exception as exc:  # py4j wraps Hudi's exception; match it by name
+                    if "HoodieWriteConflictException" not in str(exc) or attempt == WRITE_CONFLICT_RETRIES:
+                        raise
+                    log.warning("batch %d conflicted with a concurrent table service (attempt %d); retrying",
+                                batch_id, attempt)
+                    time.sleep(min(2.0 * attempt, 10.0))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -41,6 +41,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.driver.host": settings.bind_host,
         "spark.driver.bindAddress": settings.bind_host,
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.local.dir": str(local_dir),
         "spark.sql.warehouse.dir": str(settings.home / "warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.home / 'derby'} -Dlog4j2.level=WARN",

@@ -48,6 +48,7 @@ class TableSpec:
     table_type: TableType
     time_travel_horizon_hours: int
     lock_provider: str
+    time_travel_horizon_commits: int | None = None
     record_key: str = RECORD_KEY
     ordering_field: str = ORDERING_FIELD
     partition_field: str = PARTITION_FIELD
@@ -66,6 +67,7 @@ class TableSpec:
             base_uri=settings.table_uri,
             table_type=settings.table_type,
             time_travel_horizon_hours=settings.time_travel_horizon_hours,
+            time_travel_horizon_commits=settings.time_travel_horizon_commits,
             lock_provider=lock,
         )
 
@@ -89,6 +91,12 @@ class TableSpec:
             "hoodie.record.merge.mode": "EVENT_TIME_ORDERING",
             "hoodie.index.type": "SIMPLE",
             "hoodie.metadata.enable": "true",
+            # the dashboard's reader (hudi-rs) does not use these metadata-table indexes; skip their cost
+            "hoodie.metadata.index.column.stats.enable": "false",
+            "hoodie.metadata.index.partition.stats.enable": "false",
+            # updates may land in file groups that clustering is rewriting; OCC decides at commit time
+            "hoodie.clustering.updates.strategy":
+                "org.apache.hudi.client.clustering.update.strategy.SparkAllowUpdateStrategy",
             "hoodie.table.timeline.timezone": "UTC",
         }
 
@@ -101,11 +109,20 @@ class TableSpec:
             "hoodie.write.lock.num_retries": "15",
         }
 
+    @property
+    def clean_policy(self) -> str:
+        return "KEEP_LATEST_COMMITS" if self.time_travel_horizon_commits else "KEEP_LATEST_BY_HOURS"
+
     def retention_options(self) -> dict[str, str]:
         """The cleaner's retention is the time-travel horizon; one number drives both."""
+        retained = (
+            {"hoodie.clean.commits.retained": str(self.time_travel_horizon_commits)}
+            if self.time_travel_horizon_commits
+            else {"hoodie.clean.hours.retained": str(self.time_travel_horizon_hours)}
+        )
         return {
-            "hoodie.clean.policy": "KEEP_LATEST_BY_HOURS",
-            "hoodie.clean.hours.retained": str(self.time_travel_horizon_hours),
+            "hoodie.clean.policy": self.clean_policy,
+            **retained,
             "hoodie.clean.automatic": "false",
             "hoodie.archive.automatic": "false",
         }
@@ -121,4 +138,7 @@ class TableSpec:
             "hoodie.upsert.shuffle.parallelism": str(parallelism),
             "hoodie.insert.shuffle.parallelism": str(parallelism),
             "hoodie.datasource.write.reconcile.schema": "false",
+            # Streaming writes new small files instead of rewriting the day's growing file on every
+            # micro-batch (copy-on-write's write amplification); the clustering asset merges them later.
+            "hoodie.parquet.small.file.limit": "0",
         }

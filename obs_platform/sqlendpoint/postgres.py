@@ -17,15 +17,18 @@ unprivileged account (``postgres`` by default, ``OBS_METASTORE_PG_OS_USER`` to c
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +97,22 @@ class PostgresConfig:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(home=Path(home), host=host, **values)
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> PostgresConfig:
+        """Like ``from_home(settings.home, settings.bind_host)``; Settings fields ``metastore_pg_port``,
+        ``metastore_db``, ``metastore_db_user``, ``metastore_db_password`` (str or SecretStr) and
+        ``metastore_pg_os_user`` are used when Settings has them (their env names are the same OBS_* ones)."""
+        fields = {"port": "metastore_pg_port", "database": "metastore_db", "user": "metastore_db_user",
+                  "password": "metastore_db_password", "os_user": "metastore_pg_os_user"}
+        values = {}
+        for key, name in fields.items():
+            value = getattr(settings, name, None)
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            if value is not None:
+                values[key] = value
+        return cls.from_home(settings.home, host=settings.bind_host, **{**values, **overrides})
 
     # --- paths --------------------------------------------------------------------------------------
     @property
@@ -173,7 +192,7 @@ class _Runner:
                     **(env or {})}
         try:
             proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
-                                  cwd=self.config.root, env=full_env, **kwargs)
+                                  cwd="/", env=full_env, **kwargs)
         except subprocess.TimeoutExpired as exc:
             raise PostgresError(f"`{' '.join(cmd[:2])} ...` did not finish within {timeout:.0f}s; "
                                 f"see {self.config.log_file}") from exc
@@ -206,6 +225,18 @@ class _Runner:
                 os.chmod(folder, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
 
 
+@contextmanager
+def file_lock(path: Path):
+    """An exclusive lock between processes of this machine (two `make` steps, a test and a job)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _log_tail(path: Path, lines: int = 15) -> str:
     try:
         tail = path.read_text(errors="replace").splitlines()[-lines:]
@@ -236,6 +267,11 @@ def _running_pid_and_port(config: PostgresConfig) -> tuple[int, int] | None:
         return None
     except PermissionError:
         pass  # alive, another account's
+    try:  # a stale pid file whose number now belongs to something else
+        if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes() or _is_zombie(pid):
+            return None
+    except OSError:
+        return None
     return pid, port
 
 
@@ -297,9 +333,26 @@ def _check_tcp_login(runner: _Runner, config: PostgresConfig) -> None:
     )
 
 
+def run_sql(config: PostgresConfig, sql: str, timeout: float = 60) -> list[list[str]]:
+    """Run SQL as the metastore role over TCP (as the JVMs connect); return the rows as lists of strings."""
+    runner = _Runner(config)
+    proc = runner.run(
+        "psql", "-X", "-q", "-w", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", config.host,
+        "-p", str(config.port), "-U", config.user, "-d", config.database, input=sql,
+        env={"PGPASSWORD": config.password, "PGCONNECT_TIMEOUT": "5"}, timeout=timeout,
+    )
+    return [line.split("\t") for line in proc.stdout.splitlines() if line]
+
+
 def ensure_postgres(config: PostgresConfig, timeout: float = 60.0) -> PostgresServer:
     """Initialise (once) and start the cluster, wait until it accepts logins, create the role and database."""
     t0 = time.monotonic()
+    config.root.mkdir(parents=True, exist_ok=True)
+    with file_lock(config.root / "ensure.lock"):
+        return _ensure_postgres(config, timeout, t0)
+
+
+def _ensure_postgres(config: PostgresConfig, timeout: float, t0: float) -> PostgresServer:
     if len(str(config.socket_dir / f".s.PGSQL.{config.port}")) > UNIX_SOCKET_MAX:
         raise PostgresError(
             f"the unix socket path {config.socket_dir}/.s.PGSQL.{config.port} is longer than {UNIX_SOCKET_MAX} bytes; "
@@ -361,7 +414,7 @@ def ensure_postgres(config: PostgresConfig, timeout: float = 60.0) -> PostgresSe
 def _wait_ready(runner: _Runner, config: PostgresConfig, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        proc = runner.run("pg_isready", "-q", "-h", str(config.socket_dir), "-p", str(config.port), check=False)
+        proc = runner.run("pg_isready", "-q", "-h", config.host, "-p", str(config.port), check=False)
         if proc.returncode == 0:
             return
         if time.monotonic() > deadline:
@@ -375,11 +428,48 @@ def postgres_running(config: PostgresConfig) -> bool:
 
 
 def stop_postgres(config: PostgresConfig, timeout: float = 60.0) -> bool:
-    """Stop the cluster (fast shutdown: open sessions are rolled back). True when it was running."""
-    if not (config.data_dir / "PG_VERSION").exists() or not postgres_running(config):
+    """Stop the cluster with a *fast* shutdown (open sessions are rolled back). True when it was running.
+
+    This signals the postmaster named in postmaster.pid (SIGINT, what ``pg_ctl stop -m fast`` sends; SIGQUIT
+    if it does not finish in time) instead of running pg_ctl as the server's account: when we are root, that
+    account may have lost its way to the data folder since the start (pytest, for one, resets its base
+    folder to 0700 whenever another session starts), and stopping must not depend on it.
+    """
+    running = _running_pid_and_port(config)
+    if running is None:
         return False
-    runner = _Runner(config)
-    runner.run("pg_ctl", "stop", "-D", str(config.data_dir), "-m", "fast", "-w", "-t", str(int(timeout)),
-               timeout=timeout + 10)
+    pid = running[0]
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_gone(pid, wait):
+            break
+        log.warning("PostgreSQL (pid %d) still running %.0fs after %s", pid, wait, sig.name)
+    else:
+        raise PostgresError(f"PostgreSQL (pid {pid}) of {config.data_dir} survived SIGKILL")
     log.info("stopped the metastore PostgreSQL in %s", config.data_dir)
     return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        if _is_zombie(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True

@@ -1,0 +1,136 @@
+"""Table services on a real table written by the real ingestion: clustering, cleaning within the horizon,
+savepoints that survive cleaning, archival, and maintenance beside a live writer."""
+
+import os
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+from hudi import HudiReadOptions, HudiTable
+
+from obs_platform.bus.client import ensure_topic_and_subscription
+from obs_platform.lakehouse.table import TableSpec
+from obs_platform.maintenance.inventory import completed_instants, scan
+from obs_platform.maintenance.services import TableServices
+from obs_platform.query.base import EventQuery
+from obs_platform.query.embedded import EmbeddedReader
+from obs_platform.sdk import EventEmitter
+from obs_platform_tests.conftest import drain_into_table
+from obs_platform_tests.test_ingestion_faults import Traffic, start_ingestion_process, wait_for
+
+pytestmark = [pytest.mark.spark, pytest.mark.pubsub]
+
+T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+
+
+def write_commits(spark, settings, commits: int, keys: int = 20, failed_at: int | None = None,
+                  new_keys: bool = False) -> list[str]:
+    """``commits`` commits; commit i sets every key's status to RUNNING with processedRecordCount=i
+    (FAILED at commit ``failed_at``); with ``new_keys`` each commit inserts its own keys instead.
+    Keys spread over 3 day partitions. Returns the commit instants, oldest first."""
+    ensure_topic_and_subscription(settings)
+    emitter = EventEmitter.from_settings(settings)
+    instants = []
+    for i in range(commits):
+        for k in range(keys):
+            emitter.emit({"eventId": f"c{i}-k{k:03d}" if new_keys else f"k{k:03d}", "correlationId": f"c{k}", "pipelineName": "orders",
+                          "stageName": "load", "status": "FAILED" if i == failed_at else "RUNNING",
+                          "eventTimestamp": T0 + timedelta(days=k % 3), "processedRecordCount": i,
+                          "errorMessage": "disk full" if i == failed_at else None,
+                          "lastUpdatedAt": T0 + timedelta(minutes=i)})
+        emitter.flush()
+        reports = drain_into_table(spark, settings)
+        instants.append(reports[-1].instant)
+    return instants
+
+
+def snapshot(settings, as_of: str | None = None) -> dict[str, tuple]:
+    options = HudiReadOptions().with_as_of_timestamp(as_of) if as_of else HudiReadOptions()
+    rows = pa.Table.from_batches(HudiTable(settings.table_uri).read(options)).to_pylist()
+    return {r["eventId"]: (r["status"], r["processedRecordCount"]) for r in rows}
+
+
+def test_clustering_merges_small_files_and_rows_are_unchanged(spark, settings):
+    write_commits(spark, settings, commits=4, keys=30, new_keys=True)
+    before_rows = snapshot(settings)
+    services = TableServices(spark, TableSpec.from_settings(settings))
+    run = services.optimize()
+    assert run.service == "clustering"
+    assert run.before.live_files == 12 and run.after.live_files == 3  # 4 commits x 3 days -> 1 file per day
+    assert run.after.small_live_files < run.before.small_live_files
+    assert snapshot(settings) == before_rows
+    assert len(before_rows) == 120
+    meta = run.metadata()
+    assert meta["live_files_before"] == run.before.live_files and meta["instants"]
+    assert any(action == "replacecommit" for _, _, action in completed_instants(settings.table_path))
+
+
+def test_cleaning_keeps_exactly_the_horizon_and_a_savepoint_survives(spark, settings):
+    """5 commits over the same 20 keys; the FAILED state is in commit 2 (index 1), which is savepointed.
+    Horizon: the newest 2 commits. After cleaning: time travel to the newest commits works, to commit 1
+    (outside the horizon, not savepointed) does not, and to the savepointed failure commit still does.
+    (Hudi also keeps the version just before the horizon, so as-of commit 3 stays readable.)"""
+    settings = settings.model_copy(update={"time_travel_horizon_commits": 2})
+    instants = write_commits(spark, settings, commits=5, failed_at=1)
+    services = TableServices(spark, TableSpec.from_settings(settings))
+    assert services.savepoint(instants[1], "FAILED event k000")
+    assert services.savepoints() == [instants[1]]
+    run = services.clean()
+    assert run.details["files_deleted"] > 0
+    assert run.after.data_files < run.before.data_files and run.metadata()["bytes_freed"] > 0
+    assert snapshot(settings, instants[4])["k000"] == ("RUNNING", 4)
+    assert snapshot(settings, instants[3])["k000"] == ("RUNNING", 3)
+    assert snapshot(settings, instants[1])["k000"] == ("FAILED", 1)  # savepointed: survives cleaning
+    with pytest.raises(Exception):  # noqa: B017 - hudi-rs raises its own error for missing files
+        snapshot(settings, instants[0])
+    assert services.release_savepoint(instants[1]) and services.savepoints() == []
+
+
+def test_archival_trims_the_active_timeline_after_cleaning(spark, settings):
+    """Hudi archives only instants the cleaner is done with and that the metadata table has compacted,
+    so archival runs after cleaning."""
+    settings = settings.model_copy(update={"time_travel_horizon_commits": 2})
+    write_commits(spark, settings, commits=13, keys=3)  # past the metadata table's compaction (every 10)
+    services = TableServices(spark, TableSpec.from_settings(settings))
+    services.clean()
+    run = services.archive(min_commits=3, max_commits=4, retain_commits=2)
+    assert run.after.completed_instants < run.before.completed_instants
+    assert EmbeddedReader(settings.table_uri).events(EventQuery()).total == 3  # reads unaffected
+
+
+def test_maintenance_beside_the_live_writer_loses_nothing(spark, settings, tmp_path):
+    """The stream runs in its own process with traffic flowing while clustering and cleaning run here,
+    under optimistic concurrency. In the end every stage run is in the table once, in its last state."""
+    ensure_topic_and_subscription(settings)
+    traffic = Traffic(settings, rate=30, runs=300)  # ~30 s of traffic
+    proc = start_ingestion_process(settings, tmp_path / "ingestion.log")
+    services = TableServices(spark, TableSpec.from_settings(settings.model_copy(
+        update={"time_travel_horizon_commits": 3})))
+    runs = []
+    try:
+        traffic.start()
+        wait_for(lambda: (settings.table_path / ".hoodie").exists() and len(completed_instants(settings.table_path)) >= 1,
+                 120, "the stream's first commit")
+        while traffic.is_alive():
+            runs.append(services.cluster())
+            runs.append(services.clean())
+            time.sleep(1)
+        traffic.join()
+
+        def converged():
+            page = EmbeddedReader(settings.table_uri).events(EventQuery(limit=10_000))
+            return {e["eventId"]: (e["status"], e["lastUpdatedAt"]) for e in page.events} == traffic.expected
+
+        wait_for(converged, 180, "the table to hold every event's last state", interval=1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, (tmp_path / "ingestion.log").read_text()[-3000:]
+    assert any(r.service == "clustering" and r.instants for r in runs)
+    keys = [r["eventId"] for r in pa.Table.from_batches(HudiTable(settings.table_uri).read()).to_pylist()]
+    assert len(keys) == len(set(keys)) == 300
+    assert scan(settings.table_path).commits > 0
