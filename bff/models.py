@@ -132,7 +132,10 @@ class Maintenance(BaseModel):
     commitCount: int = Field(description="Completed write commits (commit/deltacommit) in the active timeline.")
     oldestRetainedCommit: str | None = Field(description="Time travel reaches back to this commit and no further.")
     earliestCommitToRetain: str | None = Field(description="What the last clean kept; null before the first clean.")
-    timeTravelHorizonHours: int = Field(description="The configured horizon (the cleaner's retention).")
+    timeTravelHorizonHours: int = Field(description="The configured horizon (the cleaner's retention), in hours.")
+    timeTravelHorizonCommits: int | None = Field(
+        default=None, description="The horizon in commits, when the platform is configured by commits instead.")
+    savepoints: list[str] = Field(description="Savepointed commits: time travel reaches them even past the horizon.")
     lastClustering: TimelineAction | None
     lastCompaction: TimelineAction | None
     lastClean: TimelineAction | None

@@ -36,6 +36,7 @@ def maintenance(reader: ReaderDep, settings: SettingsDep) -> Maintenance:
     return Maintenance(
         latestCommit=m.latest_commit, commitCount=m.commit_count, oldestRetainedCommit=m.oldest_retained_commit,
         earliestCommitToRetain=m.earliest_commit_to_retain, timeTravelHorizonHours=settings.time_travel_horizon_hours,
+        timeTravelHorizonCommits=getattr(settings, "time_travel_horizon_commits", None), savepoints=m.savepoints,
         lastClustering=_action(m.last_clustering), lastCompaction=_action(m.last_compaction),
         lastClean=_action(m.last_clean), lastRollback=_action(m.last_rollback),
         pending=[_action(a) for a in m.pending])

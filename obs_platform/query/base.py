@@ -205,6 +205,7 @@ class Maintenance:
     last_clean: TimelineAction | None
     last_rollback: TimelineAction | None
     pending: list[TimelineAction] = field(default_factory=list)  # requested/inflight instants
+    savepoints: list[str] = field(default_factory=list)  # savepointed commits: readable past the horizon
 
 
 @dataclass(frozen=True)
@@ -356,18 +357,20 @@ class EventReader(ABC):
 
     def resolve_as_of(self, as_of: AsOf, parameter: str = "as_of") -> str:
         """The commit a time-travel target names: the newest commit at or before the instant, or the newest
-        commit completed at or before the time. Refused beyond the retained horizon, naming it."""
+        commit completed at or before the time. Refused beyond the retained horizon (unless savepointed),
+        naming it."""
         commits = [c for c in self.commits() if c.action != "replacecommit"]
         if not commits:
             raise NotFound("The table has no commit yet.")
-        oldest = self.oldest_retained_commit() or commits[-1].instant
+        maintenance = self.maintenance()
+        oldest = maintenance.oldest_retained_commit or commits[-1].instant
         if as_of.instant is not None:
             chosen = next((c for c in commits if c.instant <= as_of.instant), None)
             asked = as_of.instant
         else:
             chosen = next((c for c in commits if (c.completed_at or time_of(c.instant)) <= as_of.moment), None)
             asked = as_of.moment.isoformat()
-        if chosen is None or chosen.instant < oldest:
+        if chosen is None or (chosen.instant < oldest and chosen.instant not in maintenance.savepoints):
             raise InvalidInput(parameter, f"{asked} is older than the oldest retained commit {oldest} "
                                           f"({time_of(oldest).isoformat()}); time travel reaches back to it, no "
                                           "further (the time-travel horizon, OBS_TIME_TRAVEL_HORIZON_HOURS)")

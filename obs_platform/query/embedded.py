@@ -221,6 +221,7 @@ class EmbeddedReader(EventReader):
             last_clean=clean,
             last_rollback=last("rollback", "restore"),
             pending=[TimelineAction(f.instant, f.action, None) for f in files if f.state != "completed"],
+            savepoints=[f.instant for f in done if f.action == "savepoint"],
         )
 
     # --- reading file slices -----------------------------------------------------------------------------

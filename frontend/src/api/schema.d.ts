@@ -588,8 +588,18 @@ export interface components {
              */
             pending: components["schemas"]["TimelineAction"][];
             /**
+             * Savepoints
+             * @description Savepointed commits: time travel reaches them even past the horizon.
+             */
+            savepoints: string[];
+            /**
+             * Timetravelhorizoncommits
+             * @description The horizon in commits, when the platform is configured by commits instead.
+             */
+            timeTravelHorizonCommits?: number | null;
+            /**
              * Timetravelhorizonhours
-             * @description The configured horizon (the cleaner's retention).
+             * @description The configured horizon (the cleaner's retention), in hours.
              */
             timeTravelHorizonHours: number;
         };
