@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     freshness_sla_seconds: int = Field(
         default=300, ge=10, description="The table is stale (asset check fails) when its newest commit is older."
     )
+    small_file_threshold: int = Field(
+        default=200, ge=1, description="More small live files than this triggers compaction early (and fails a check)."
+    )
+    timeline_threshold: int = Field(
+        default=400, ge=10, description="More active-timeline instants than this triggers cleaning + archival early."
+    )
+    failure_savepoint_retention_hours: int = Field(
+        default=72, ge=1, description="How long a FAILED event's commit stays savepointed (time travel to it)."
+    )
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
 

@@ -1,0 +1,40 @@
+"""Sensor decisions as plain functions: given what the table looks like, what should run. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    run: bool
+    reason: str
+    run_key: str | None = None
+
+
+def decide_compaction(small_live_files: int, threshold: int, newest_instant: str | None) -> Decision:
+    if newest_instant is None:
+        return Decision(False, "the table has no commit yet")
+    if small_live_files <= threshold:
+        return Decision(False, f"{small_live_files} small files <= threshold {threshold}")
+    return Decision(True, f"{small_live_files} small files > threshold {threshold}",
+                    run_key=f"small-files-{newest_instant}")
+
+
+def decide_cleaning(timeline_instants: int, threshold: int, newest_instant: str | None) -> Decision:
+    if newest_instant is None:
+        return Decision(False, "the table has no commit yet")
+    if timeline_instants <= threshold:
+        return Decision(False, f"{timeline_instants} timeline instants <= threshold {threshold}")
+    return Decision(True, f"{timeline_instants} timeline instants > threshold {threshold}",
+                    run_key=f"long-timeline-{newest_instant}")
+
+
+def decide_hive_sync(partitions: list[str], synced: list[str] | None) -> Decision:
+    """Sync when the table has partitions the last sync did not see (first time: any partition)."""
+    new = sorted(set(partitions) - set(synced or []))
+    if not partitions:
+        return Decision(False, "the table has no partitions yet")
+    if not new:
+        return Decision(False, "no new partitions")
+    return Decision(True, f"{len(new)} new partition(s): {', '.join(new[:5])}", run_key=f"partitions-{new[-1]}-{len(partitions)}")
