@@ -16,7 +16,7 @@ export DAGSTER_HOME := $(CURDIR)
 export OBS_DAGSTER_DIR ?= $(CURDIR)/var/dagster
 export OBS_DAGSTER_COMPUTE_LOGS ?= $(CURDIR)/var/dagster/logs
 
-.PHONY: help deps python jars sqlendpoint-deps emulator frontend up test lint clean metastore hive-sync thrift-server metastore-stop
+.PHONY: help deps test-deps chromium python jars sqlendpoint-deps emulator frontend up test lint clean metastore hive-sync thrift-server metastore-stop
 
 help:
 	@echo "make up     install what is missing, start the whole platform on 127.0.0.1, print the URLs"
@@ -72,11 +72,19 @@ frontend/.built: frontend/node_modules/.package-lock.json $(shell find frontend/
 	@echo "==> dashboard build"
 	@cd frontend && npm run --silent build >/dev/null && touch .built
 
+# --- Browser tests: Debian's Chromium (browsers cannot be downloaded by test tools here) ----------------------
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then echo "==> Debian chromium (browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+
+test-deps: deps chromium
+
 # --- The two commands --------------------------------------------------------------------------------------
 up: deps
 	@$(PY) scripts/up.py
 
-test: deps
+test: test-deps
 	@echo "==> lint (ruff)"
 	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)
 	@echo "==> tests"

@@ -70,10 +70,11 @@ def new_partitions_sensor(context: SensorEvaluationContext, platform: PlatformSe
                         cursor=json.dumps(partitions))
 
 
-@sensor(asset_selection=[AssetKey("failure_savepoints")], minimum_interval_seconds=30,
+@sensor(asset_selection=[AssetKey("failure_savepoints")], minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
         description="Savepoints each commit that recorded a FAILED event (time travel to the failure survives "
-                    "cleaning); also releases expired failure savepoints.")
+                    "cleaning); also releases expired failure savepoints. Batched: one run per 5 minutes at most, "
+                    "since each run starts a Spark driver.")
 def failure_savepoint_sensor(context: SensorEvaluationContext, platform: PlatformSettings):
     from obs_platform.query.base import EventQuery
     from obs_platform.query.embedded import EmbeddedReader
