@@ -58,8 +58,9 @@ class TableSpec:
         lock = (
             "org.apache.hudi.client.transaction.lock.FileSystemBasedLockProvider"
             if settings.profile is Profile.LOCAL
-            # production: a conditional-write lock on the bucket itself, no extra service to run
-            else "org.apache.hudi.gcp.transaction.lock.GCSStorageLockClient"
+            # production: Hudi's storage-based lock (conditional writes on the bucket itself, no extra
+            # service); on GCS it needs hudi-gcp's storage lock client on the class path (Dataproc image)
+            else "org.apache.hudi.client.transaction.lock.StorageBasedLockProvider"
         )
         return cls(
             name=settings.table,
