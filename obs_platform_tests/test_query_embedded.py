@@ -96,7 +96,8 @@ def test_changes_per_commit_and_history(history):
 
 def test_cleaning_sets_the_horizon_and_a_savepoint_stays_readable(history, spark):
     settings, spec, reader, commits, _ = history
-    spark.sql(f"CALL create_savepoint(path => '{settings.table_uri}', commit_time => '{commits[0]}')").collect()
+    saved = spark.sql(f"CALL create_savepoint(path => '{settings.table_uri}', commit_time => '{commits[0]}')").collect()
+    assert saved and saved[0][0], saved
     spark.sql(f"CREATE TABLE IF NOT EXISTS query_clean USING hudi LOCATION '{settings.table_uri}'")
     rows = spark.sql("CALL run_clean(table => 'query_clean', clean_policy => 'KEEP_LATEST_COMMITS', "
                      f"retain_commits => 2, options => '{_options(spec)}')").collect()
@@ -104,7 +105,7 @@ def test_cleaning_sets_the_horizon_and_a_savepoint_stays_readable(history, spark
     maintenance = reader.maintenance()
     assert maintenance.last_clean is not None and maintenance.earliest_commit_to_retain == retained
     assert maintenance.oldest_retained_commit == min(c for c in commits if c >= retained)
-    assert maintenance.savepoints == [commits[0]]
+    assert maintenance.savepoints == [commits[0]], sorted(p.name for p in (settings.table_path / ".hoodie" / "timeline").iterdir())
     assert reader.resolve_as_of(AsOf(instant=commits[0])) == commits[0]
     assert ours(reader, commits[0]) == hudi_rs(settings.table_uri, commits[0])
     too_old = [c for c in commits if c < maintenance.oldest_retained_commit and c != commits[0]]

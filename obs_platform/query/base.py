@@ -23,7 +23,7 @@ STATUSES = ("STARTED", "RUNNING", "COMPLETED", "FAILED", "RETRYING")
 FINISHED = ("COMPLETED", "FAILED")
 _INSTANT = re.compile(r"^\d{14}(\d{3})?$")
 MAX_PAGE = 10_000
-MAX_TEXT = 200  # longest free text / identifier a filter accepts
+MAX_TEXT = 4096  # longest text a query carries (the HTTP layer bounds user input tighter, at 200)
 
 
 class NeverFailed(ObsPlatformError):
@@ -50,9 +50,9 @@ def parse_time(value: str, parameter: str) -> datetime:
         raise InvalidInput(parameter, f"{value[:50]!r} is not an ISO-8601 time (e.g. 2026-11-26T08:00:00Z)")
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidInput(parameter, f"{value[:50]!r} is not an ISO-8601 time (e.g. 2026-11-26T08:00:00Z)") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def instant_of(moment: datetime) -> str:

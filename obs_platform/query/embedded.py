@@ -125,10 +125,12 @@ class _SmallLRU(OrderedDict):
 class EmbeddedReader(EventReader):
     backend = "embedded"
 
-    def __init__(self, table_uri: str, cache: bool = True, history_rows: int = 1_000_000, max_parts: int = 8):
+    def __init__(self, table_uri: str, cache: bool = True, history_rows: int = 1_000_000, max_parts: int = 8,
+                 max_dead_fraction: float = 0.2):
         self.table_uri = table_uri
         self.cache = cache
         self.max_parts = max_parts
+        self.max_dead_fraction = max_dead_fraction
         self._lock = threading.Lock()       # one refresh at a time
         self._view: View | None = None
         self._rows_lru = _RowsLRU(history_rows)
@@ -202,22 +204,23 @@ class EmbeddedReader(EventReader):
         writes = [f for f in done if f.action in WRITE_ACTIONS]
         data = [f for f in writes if f.action != "replacecommit"]
 
-        def last(*actions: str) -> TimelineAction | None:
-            hits = [f for f in done if f.action in actions]
-            return TimelineAction(hits[-1].instant, hits[-1].action, hits[-1].completed_at) if hits else None
+        def last(*actions: str, planned: str | None = None) -> TimelineAction | None:
+            hits = [f for f in done if f.action in actions or (planned and f.planned == planned)]
+            return TimelineAction(hits[-1].instant, hits[-1].planned or hits[-1].action,
+                                  hits[-1].completed_at) if hits else None
 
         clean = last("clean")
         retain = None
         if clean:
-            retain = tl.earliest_commit_to_retain(next(f for f in done if f.instant == clean.instant), self.table_uri)
+            retain = tl.earliest_commit_to_retain(next(f for f in done if f.instant == clean.instant and f.action == "clean"), self.table_uri)
         readable = [f.instant for f in data if retain is None or f.instant >= retain]
         return Maintenance(
             latest_commit=writes[-1].instant if writes else None,
             commit_count=len(data),
             oldest_retained_commit=readable[0] if readable else None,
             earliest_commit_to_retain=retain,
-            last_clustering=last("replacecommit", "clustering"),
-            last_compaction=last("compaction"),
+            last_clustering=last("replacecommit", planned="clustering"),
+            last_compaction=last(planned="compaction"),
             last_clean=clean,
             last_rollback=last("rollback", "restore"),
             pending=[TimelineAction(f.instant, f.action, None) for f in files if f.state != "completed"],
@@ -275,14 +278,28 @@ class EmbeddedReader(EventReader):
                 rows = self._read_all(hudi, new, latest, remember=False)
                 changed = rows.filter(pc.greater(rows[COMMIT], int(view.commit)))
                 view = view.advanced(latest, changed, keys, max_parts=self.max_parts)
+                if view.needs_compaction(0.5):  # nobody compacted in time (no watcher): bound the dead rows
+                    view = view.compacted()
             if self.cache:
                 self._view = view
+                self._travel.clear()  # its entries hold the previous view's parts
+                self._stats.clear()
             return view
 
     def refresh(self) -> str | None:
-        """Bring the view up to the newest commit now (the BFF calls it at start and on each new commit)."""
+        """Bring the view up to the newest commit now, and compact it if dead rows piled up (the BFF's
+        timeline watcher calls it at start and on each new commit, so requests never pay for a full sort)."""
         view = self._current()
-        return view.commit if view else None
+        if view is None:
+            return None
+        if self.cache and view.needs_compaction(self.max_dead_fraction):
+            compacted = view.compacted()  # outside the lock: requests keep reading the current view
+            with self._lock:
+                if self._view is view:
+                    self._view = compacted
+                    self._travel.clear()
+                    self._stats.clear()
+        return view.commit
 
     def _state_at(self, commit: str, view: View) -> list[Part]:
         """The table's state at ``commit`` (<= the view's) as parts of SORT-ordered rows."""

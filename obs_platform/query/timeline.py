@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 _COMPLETED = re.compile(r"^(?P<req>\d{17})(?:_(?P<done>\d{17}))?\.(?P<action>[a-z_]+)$")
 _PENDING = re.compile(r"^(?P<req>\d{17})(?:\.(?P<action>[a-z_]+))?\.(?P<state>requested|inflight)$")
 WRITE_ACTIONS = ("commit", "deltacommit", "replacecommit")
+# a table service's plan names the action it completes as
+_FAMILY = {"compaction": "commit", "logcompaction": "deltacommit", "clustering": "replacecommit"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class TimelineFile:
     state: str                       # completed | requested | inflight
     completed: str | None            # completion instant (layout 2)
     path: str
+    planned: str | None = None       # compaction / clustering when a service planned it
 
     @property
     def completed_at(self) -> datetime | None:
@@ -70,20 +73,26 @@ def list_timeline(table_uri: str) -> list[TimelineFile]:
                 out.append(TimelineFile(m["req"], m["action"], "completed", m["done"], info.path))
         if out:
             break  # layout 2 found; do not mix in layout-1 names
-    # one entry per instant: completed if it is, else the furthest pending state
+    # one entry per instant and action (a savepoint shares its commit's instant): completed if it is, else the
+    # furthest pending state; ``planned`` keeps what a table service's plan called it (compaction, clustering)
     rank = {"requested": 0, "inflight": 1, "completed": 2}
-    newest: dict[str, TimelineFile] = {}
+    newest: dict[tuple[str, str], TimelineFile] = {}
     for f in out:
-        seen = newest.get(f.instant)
+        key = (f.instant, _FAMILY.get(f.action, f.action))
+        seen = newest.get(key)
+        planned = (seen.planned if seen else None) or (f.action if f.action in _FAMILY else None)
         if seen is None or rank[f.state] > rank[seen.state]:
-            # a pending file names the action planned (e.g. clustering); keep it if the inflight one does not
-            action = seen.action if seen and f.state == "inflight" and f.action == "commit" else f.action
-            newest[f.instant] = TimelineFile(f.instant, action, f.state, f.completed, f.path)
-    return sorted(newest.values(), key=lambda f: f.instant)
+            newest[key] = TimelineFile(f.instant, f.action if f.state == "completed" else key[1], f.state,
+                                       f.completed, f.path, planned)
+        elif planned and not seen.planned:
+            newest[key] = TimelineFile(seen.instant, seen.action, seen.state, seen.completed, seen.path, planned)
+    return sorted(newest.values(), key=lambda f: (f.instant, f.action))
 
 
 def completion_times(files: list[TimelineFile]) -> dict[str, str]:
-    return {f.instant: f.completed for f in files if f.state == "completed" and f.completed}
+    """Completion instants of the completed write commits, by their (requested) instant."""
+    return {f.instant: f.completed for f in files
+            if f.state == "completed" and f.completed and f.action in WRITE_ACTIONS}
 
 
 def read_bytes(path: str, table_uri: str) -> bytes:

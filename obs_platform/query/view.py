@@ -208,9 +208,9 @@ class View:
     def dead(self) -> int:
         return sum(p.rows.num_rows for p in self.parts) - self.rows
 
-    def advanced(self, commit: str, changed: pa.Table, slice_keys: frozenset[str], max_parts: int = 8,
-                 max_dead_fraction: float = 0.2) -> View:
-        """This state with ``changed`` rows (newer states, any order) upserted by eventId."""
+    def advanced(self, commit: str, changed: pa.Table, slice_keys: frozenset[str], max_parts: int = 8) -> View:
+        """This state with ``changed`` rows (newer states, any order) upserted by eventId. Cheap: older states
+        are only marked dead; when parts pile up, the small ones (all but the base) are merged."""
         if changed.num_rows == 0:
             return View(commit, self.parts, slice_keys)
         ids = pc.unique(changed["eventId"])
@@ -222,12 +222,18 @@ class View:
                 part = part.with_alive(alive)
             parts.append(part)
         parts.append(Part(sort_rows(changed)))
-        view = View(commit, parts, slice_keys)
-        if len(parts) > max_parts or view.dead > max_dead_fraction * max(view.rows, 1):
-            view = view.compacted()
-        return view
+        if len(parts) > max_parts:
+            parts = [parts[0], _merged(parts[1:])]
+        return View(commit, parts, slice_keys)
+
+    def needs_compaction(self, max_dead_fraction: float = 0.2) -> bool:
+        return len(self.parts) > 1 and self.dead > max_dead_fraction * max(self.rows, 1)
 
     def compacted(self) -> View:
-        live = [p.rows if p.alive is None else p.rows.filter(pa.array(p.alive)) for p in self.parts]
-        base = sort_rows(pa.concat_tables(live)) if live else empty()
-        return View(self.commit, [Part(base.combine_chunks())], self.slice_keys)
+        """One sorted base of the live rows (a full sort: run it off the request path)."""
+        return View(self.commit, [_merged(self.parts)], self.slice_keys)
+
+
+def _merged(parts: list[Part]) -> Part:
+    live = [p.rows if p.alive is None else p.rows.filter(pa.array(p.alive)) for p in parts]
+    return Part(sort_rows(pa.concat_tables(live)).combine_chunks() if live else empty())
