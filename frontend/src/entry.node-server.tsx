@@ -7,11 +7,18 @@
  *   OBS_DASHBOARD_PORT  port                (default 3001)
  *   OBS_BFF_URL         BFF as this server reaches it          (default http://127.0.0.1:8080)
  *   OBS_BFF_PUBLIC_URL  BFF as the operator's browser reaches it (default OBS_BFF_URL)
+ *   OBS_DAGSTER_URL     Dagster webserver, linked from the page (default http://127.0.0.1:3000)
+ *
+ * Responses are compressed (br or gzip, as the browser accepts) when their type is compressible: HTML,
+ * JS, CSS, JSON, SVG. Never text/event-stream (this server streams none; the browser reads the BFF's
+ * stream directly, but the rule stands so a future proxy route cannot be buffered by the compressor).
  */
 import { createQwikCity } from "@builder.io/qwik-city/middleware/node";
+import compression from "compression";
 import qwikCityPlan from "@qwik-city-plan";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
+import { constants as zlibConstants } from "node:zlib";
 import render from "./entry.ssr";
 
 const HOST = process.env.OBS_DASHBOARD_HOST?.trim() || "127.0.0.1";
@@ -39,6 +46,21 @@ const { router, notFound, staticFile } = createQwikCity({
   static: { root: fileURLToPath(new URL("../dist", import.meta.url)) },
 });
 
+const COMPRESSIBLE = /^(text\/(html|css|javascript|plain)|application\/(javascript|json|manifest\+json)|image\/svg\+xml)\b/;
+
+/** Compress what is worth it; never an event stream (it would be held back until a buffer fills). */
+export function shouldCompress(contentType: string | number | string[] | undefined): boolean {
+  const type = String(contentType ?? "").toLowerCase();
+  return !type.startsWith("text/event-stream") && COMPRESSIBLE.test(type);
+}
+
+const compress = compression({
+  threshold: 1024,
+  filter: (_req, res) => shouldCompress(res.getHeader("Content-Type")),
+  // brotli at a moderate level: pages are rendered per request, so compression time is on the critical path
+  brotli: { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } },
+});
+
 function fail(res: ServerResponse, status: number, message: string) {
   if (res.headersSent) {
     res.destroy();
@@ -51,6 +73,10 @@ function fail(res: ServerResponse, status: number, message: string) {
 }
 
 function handle(req: IncomingMessage, res: ServerResponse) {
+  compress(req as never, res as never, () => serve(req, res));
+}
+
+function serve(req: IncomingMessage, res: ServerResponse) {
   const pathname = (req.url ?? "/").split("?", 1)[0];
   const hashed = pathname.startsWith("/build/") || pathname.startsWith("/assets/");
   // staticFile() serves it if it is a known static path; otherwise it calls next() untouched

@@ -1,10 +1,13 @@
 /**
- * Server-side access to the BFF. Only the route loader imports this; the URL comes from the
- * environment of the running server at request time (never baked in at build time).
+ * Server-side access to the BFF. Route loaders import this; the URLs come from the environment of the
+ * running server at request time (never baked in at build time).
  */
-import type { EventsResponse, PipelineEvent } from "./types";
+import type {
+  CommitList, DeadLetterList, EventAtFailure, EventsResponse, Journey, Maintenance, PipelineEvent, Stats,
+} from "./types";
 
 export const DEFAULT_BFF_URL = "http://127.0.0.1:8080";
+export const DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000";
 export const BFF_TIMEOUT_MS = 5000;
 
 type EnvGetter = { get(key: string): string | undefined };
@@ -23,7 +26,17 @@ export function publicBffUrl(env: EnvGetter): string {
   return trimSlash(env.get("OBS_BFF_PUBLIC_URL")?.trim() || serverBffUrl(env));
 }
 
-export class BffError extends Error {}
+/** OBS_DAGSTER_URL: the Dagster webserver, linked from the maintenance panel. */
+export function dagsterUrl(env: EnvGetter): string {
+  return trimSlash(env.get("OBS_DAGSTER_URL")?.trim() || DEFAULT_DAGSTER_URL);
+}
+
+/** A failed BFF call: `status` is the HTTP status (0 when there was no answer), `detail` the BFF's words. */
+export class BffError extends Error {
+  constructor(message: string, readonly status = 0, readonly parameter: string | null = null) {
+    super(message);
+  }
+}
 
 function isEvent(x: unknown): x is PipelineEvent {
   const e = x as PipelineEvent;
@@ -40,18 +53,27 @@ export function parseEventsResponse(body: unknown): EventsResponse {
     events: b.events.filter(isEvent),
     latestCommit: typeof b.latestCommit === "string" ? b.latestCommit : null,
     total: typeof b.total === "number" ? b.total : b.events.length,
+    asOf: typeof b.asOf === "string" ? b.asOf : null,
   };
 }
 
-/** GET {base}/api/events?limit=N, newest first. Throws BffError on any failure. */
-export async function fetchEvents(base: string, limit: number): Promise<EventsResponse> {
-  const url = `${base}/api/events?limit=${limit}`;
+export type Query = URLSearchParams | Record<string, string | number | undefined>;
+
+function queryString(query?: Query): string {
+  if (!query) return "";
+  const params = query instanceof URLSearchParams ? query : new URLSearchParams(
+    Object.entries(query).filter((kv): kv is [string, string | number] => kv[1] !== undefined)
+      .map(([k, v]) => [k, String(v)]));
+  const s = params.toString();
+  return s ? `?${s}` : "";
+}
+
+/** GET {base}{path}?{query} as JSON. Throws BffError on any failure, with the BFF's `detail` when it gave one. */
+export async function getJson<T>(base: string, path: string, query?: Query): Promise<T> {
+  const url = `${base}${path}${queryString(query)}`;
   let res: Response;
   try {
-    res = await fetch(url, {
-      headers: { accept: "application/json" },
-      signal: AbortSignal.timeout(BFF_TIMEOUT_MS),
-    });
+    res = await fetch(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(BFF_TIMEOUT_MS) });
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).name ?? String(e);
@@ -60,11 +82,46 @@ export async function fetchEvents(base: string, limit: number): Promise<EventsRe
     throw new BffError(why);
   }
   if (!res.ok) {
-    throw new BffError(`HTTP ${res.status} from ${url}`);
+    let detail = `HTTP ${res.status}`;
+    let parameter: string | null = null;
+    try {
+      const body = (await res.json()) as { detail?: unknown; parameter?: unknown };
+      if (typeof body.detail === "string") detail = body.detail;
+      if (typeof body.parameter === "string") parameter = body.parameter;
+    } catch {
+      // not JSON: keep the status
+    }
+    throw new BffError(detail, res.status, parameter);
   }
   try {
-    return parseEventsResponse(await res.json());
+    return (await res.json()) as T;
+  } catch {
+    throw new BffError(`invalid JSON from ${path}`);
+  }
+}
+
+/** GET /api/events, newest first. */
+export async function fetchEvents(base: string, query: Query): Promise<EventsResponse> {
+  return parseEventsResponse(await getJson<unknown>(base, "/api/events", query));
+}
+
+export const fetchCommits = (base: string, limit: number) => getJson<CommitList>(base, "/api/commits", { limit });
+export const fetchStats = (base: string, query: Query) => getJson<Stats>(base, "/api/stats", query);
+export const fetchMaintenance = (base: string) => getJson<Maintenance>(base, "/api/maintenance");
+export const fetchDeadLetters = (base: string, limit: number) =>
+  getJson<DeadLetterList>(base, "/api/dead-letters", { limit });
+export const fetchAtFailure = (base: string, eventId: string, limit: number) =>
+  getJson<EventAtFailure>(base, `/api/events/${encodeURIComponent(eventId)}/at-failure`, { limit });
+export const fetchJourney = (base: string, correlationId: string) =>
+  getJson<Journey>(base, `/api/correlations/${encodeURIComponent(correlationId)}`);
+
+/** Settles a call into {ok, value} | {ok: false, error} so one failing panel never breaks the page. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string; status: number };
+
+export async function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await promise };
   } catch (e) {
-    throw new BffError(e instanceof BffError ? e.message : `invalid JSON from ${url}`);
+    return { ok: false, error: e instanceof BffError ? e.message : String(e), status: e instanceof BffError ? e.status : 0 };
   }
 }

@@ -43,3 +43,18 @@ export function isKnownStatus(s: string): s is EventStatus {
 export function statusClass(status: string): string {
   return isKnownStatus(status) ? `badge badge-${status.toLowerCase()}` : "badge badge-unknown";
 }
+
+/** "2026-11-26 09:30" (UTC) from an ISO time; for axes and compact labels. */
+export function formatMinute(iso: string | number | null | undefined): string {
+  if (iso === null || iso === undefined || iso === "") return "";
+  const ms = typeof iso === "number" ? iso : Date.parse(iso);
+  if (Number.isNaN(ms)) return String(iso);
+  return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/** Hudi instant "20261126093000123" -> ms since the epoch (UTC), or NaN. */
+export function instantMs(instant: string | null | undefined): number {
+  const m = instant ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})?$/.exec(instant) : null;
+  if (!m) return NaN;
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], m[7] ? +m[7] : 0);
+}

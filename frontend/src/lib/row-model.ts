@@ -1,9 +1,12 @@
 /**
- * One description of a table row, used by the server-rendered JSX (components/events-table.tsx)
- * and by the live updater's DOM builder (lib/live-rows.ts), so both draw the same markup.
+ * One description of a timeline row, used by the server-rendered JSX (components/timeline-rows.tsx) and by
+ * the browser's window renderer (lib/timeline.ts), so both draw the same markup.
  */
 import type { PipelineEvent } from "../api/types";
 import { formatCount, formatInstant, formatTimestamp, statusClass } from "./format";
+
+/** Every row is this tall (CSS .tl-row); the window renderer positions rows by it. */
+export const ROW_HEIGHT = 28;
 
 export interface CellSpec {
   cls: string;
@@ -14,6 +17,10 @@ export interface CellSpec {
   badge?: string;
   /** time cell: <time datetime> */
   datetime?: string;
+  /** the text is a link */
+  href?: string;
+  /** a second link after the text (a FAILED row's "state at failure") */
+  link?: { href: string; text: string; cls: string };
 }
 
 export const COLUMNS: { label: string; cls: string }[] = [
@@ -24,20 +31,26 @@ export const COLUMNS: { label: string; cls: string }[] = [
   { label: "source", cls: "c-num" },
   { label: "processed", cls: "c-num" },
   { label: "error", cls: "c-error" },
-  { label: "correlation id", cls: "c-corr" },
+  { label: "batch", cls: "c-corr" },
   { label: "commit", cls: "c-commit" },
 ];
+
+export const journeyHref = (correlationId: string) => `/journeys/${encodeURIComponent(correlationId)}/`;
+export const atFailureHref = (eventId: string) => `/events/${encodeURIComponent(eventId)}/at-failure/`;
 
 export function rowCells(e: PipelineEvent): CellSpec[] {
   return [
     { cls: "c-time", text: formatTimestamp(e.lastUpdatedAt), datetime: e.lastUpdatedAt },
-    { cls: "c-pipeline", text: e.pipelineName },
-    { cls: "c-stage", text: e.stageName },
-    { cls: "c-status", text: e.status, status: e.status, badge: statusClass(e.status) },
+    { cls: "c-pipeline", text: e.pipelineName, title: e.pipelineName },
+    { cls: "c-stage", text: e.stageName, title: e.stageName },
+    {
+      cls: "c-status", text: e.status, status: e.status, badge: statusClass(e.status),
+      link: e.status === "FAILED" ? { href: atFailureHref(e.eventId), text: "at failure", cls: "at-failure" } : undefined,
+    },
     { cls: "c-num", text: formatCount(e.sourceRecordCount) },
     { cls: "c-num", text: formatCount(e.processedRecordCount) },
     { cls: "c-error", text: e.errorMessage ?? "", title: e.errorMessage ?? undefined },
-    { cls: "c-corr", text: e.correlationId, title: e.correlationId },
+    { cls: "c-corr", text: e.correlationId, title: e.correlationId, href: journeyHref(e.correlationId) },
     { cls: "c-commit", text: e.commitTime, title: formatInstant(e.commitTime) },
   ];
 }
