@@ -11,8 +11,10 @@ from obs_platform.settings import Settings
 def test_definitions_expose_the_table_the_job_and_the_keepalive_sensor():
     defs = build_definitions(Settings())
     assert AssetKey("pipeline_events") in defs.resolve_asset_graph().get_all_asset_keys()
-    assert [k.name for k in defs.resolve_asset_graph().asset_check_keys] == ["freshness_check"]
-    assert {s.name for s in defs.sensors} == {"ingestion_keepalive", "table_freshness_sensor"}
+    assert {k.name for k in defs.resolve_asset_graph().asset_check_keys} == {
+        "freshness_check", "no_duplicate_record_keys", "small_file_count", "oldest_commit_within_horizon",
+        "metastore_matches_table"}
+    assert {"ingestion_keepalive", "table_freshness_sensor", "failure_savepoint_sensor"} <= {s.name for s in defs.sensors}
     assert defs.resolve_job_def("streaming_ingestion").name == "streaming_ingestion"
     assert defs.resolve_sensor_def("ingestion_keepalive").job_name == "streaming_ingestion"
 
