@@ -159,6 +159,38 @@ def first_request(client, path: str, params) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def measure_refresh(settings, reps: int = 5) -> dict:
+    """In process: building the view from scratch, and advancing it by the last commit (what the BFF does
+    when a commit lands), on this table."""
+    from obs_platform.query.embedded import EmbeddedReader
+
+    builds, advances = [], []
+    for _ in range(reps):
+        reader = EmbeddedReader(settings.table_uri)
+        commits = [c.instant for c in reader.commits()]
+        reader.latest_commit = lambda previous=commits[1]: previous  # hold the reader one commit back
+        started = time.perf_counter()
+        reader.refresh()
+        builds.append((time.perf_counter() - started) * 1000)
+        del reader.latest_commit
+        started = time.perf_counter()
+        assert reader.refresh() == commits[0]
+        advances.append((time.perf_counter() - started) * 1000)
+    return {"view_build_from_scratch_ms_p50": round(percentile(builds, 0.5), 1),
+            "view_advance_by_last_commit_ms_p50": round(percentile(advances, 0.5), 1),
+            "view_advance_by_last_commit_ms_max": round(max(advances), 1)}
+
+
 def measure(settings, reps: int, warmup: int) -> dict:
     started = time.perf_counter()
     proc, client = start_bff(settings)
@@ -200,6 +232,7 @@ def measure(settings, reps: int, warmup: int) -> dict:
             print(f"  cached {name}: {results['cached'][name]}", flush=True)
         results["cached"]["at_failure"] = time_requests(
             client, f"/api/events/{failed['eventId']}/at-failure", {"limit": 100}, max(5, reps // 10), 1)
+        results["memory"] = {"bff_rss_mb_after_runs": rss_mb(proc.pid)}
     finally:
         client.close()
         proc.terminate()
@@ -221,6 +254,8 @@ def measure(settings, reps: int, warmup: int) -> dict:
         client.close()
         proc.terminate()
         proc.wait(30)
+    results["refresh"] = measure_refresh(settings)
+    print(f"  refresh: {results['refresh']}", flush=True)
     full = results["uncached"]["full_scan_newest_1000"]["p50_ms"]
     results["ratios"] = {
         "full_scan_over_incremental_last_commit": round(full / results["cached"]["incremental_since_last_commit"]["p50_ms"], 1),
@@ -246,6 +281,8 @@ def print_table(results: dict) -> None:
             print(f"{group + ' ' + name:<48} {row['p50_ms']:>9} {row['p95_ms']:>9} {row['response_bytes']:>10}")
     print(f"\ncold (first request): {results['cold']}")
     print(f"startup: {results['startup']}")
+    print(f"view refresh (in process): {results['refresh']}")
+    print(f"memory: {results['memory']}")
     print(f"ratios: {results['ratios']}")
     print(f"targets: {results['targets']}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from bff.deps import Authenticated, ReaderDep
 from bff.models import EventAtFailure, EventList, PipelineState, RowChange
@@ -42,14 +42,17 @@ def _query(limit, offset, pipelines, stages, statuses, correlation_id, from_=Non
                       text=text or None)
 
 
-def _list(page) -> EventList:
-    return EventList(events=page.events, latestCommit=page.latest_commit, total=page.total, asOf=page.as_of)
+def _list(page) -> Response:
+    """Validated once and serialized by pydantic (pages of thousands of events; FastAPI would validate the
+    returned model again and serialize it through the json module)."""
+    body = EventList(events=page.events, latestCommit=page.latest_commit, total=page.total, asOf=page.as_of)
+    return Response(content=body.model_dump_json(), media_type="application/json")
 
 
 @router.get("", response_model=EventList, operation_id="listEvents", responses=ERRORS)
 def list_events(reader: ReaderDep, limit: Limit = 200, offset: Offset = 0, pipelines: Pipelines = None,
                 stages: Stages = None, statuses: Statuses = None, correlation_id: Correlation = None,
-                from_: From = None, to: To = None, q: Text = None, as_of: AsOfParam = None) -> EventList:
+                from_: From = None, to: To = None, q: Text = None, as_of: AsOfParam = None) -> Response:
     """The newest state of every stage run (or the state as of a commit), newest `lastUpdatedAt` first, with
     the commit each row came from. `from`/`to` bound `eventTimestamp`."""
     query = _query(limit, offset, pipelines, stages, statuses, correlation_id, from_, to, q)
@@ -64,7 +67,7 @@ def list_events_since(
     limit: Limit = 10_000, offset: Offset = 0, pipelines: Pipelines = None, stages: Stages = None,
     statuses: Statuses = None, correlation_id: Correlation = None, from_: From = None, to: To = None,
     q: Text = None,
-) -> EventList:
+) -> Response:
     """Only the stage runs whose state changed in a commit after `since`. The cursor is the client's own:
     pass this answer's `latestCommit` as the next `since`."""
     instant = parse_instant(since, "since")

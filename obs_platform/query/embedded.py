@@ -180,6 +180,9 @@ class EmbeddedReader(EventReader):
             return []
         timeline, instants = self._instants(hudi)
         done = tl.completion_times(tl.list_timeline(self.table_uri))
+        active = {i.timestamp for i in instants}
+        for gone in [t for t in self._meta if t not in active]:  # archived or rolled back: forget
+            self._meta.pop(gone, None)
         out = []
         for instant in instants:
             meta = self._metadata(timeline, instant)
@@ -264,13 +267,14 @@ class EmbeddedReader(EventReader):
         if view is not None and view.commit == latest and self.cache:
             return view
         with self._lock:
+            latest = self.latest_commit()  # again, under the lock: another thread may have moved on
             view = self._view
-            if view is not None and view.commit >= latest and self.cache:
+            if view is not None and view.commit == latest and self.cache:
                 return view
             hudi = self._hudi()
             slices = self._slices(hudi, latest)
             keys = frozenset(slice_key(s) for s in slices)
-            if view is None or not self.cache:
+            if view is None or not self.cache or latest < view.commit:  # (older: a restore rolled commits back)
                 base = sort_rows(self._read_all(hudi, slices, latest, remember=False))
                 view = View(latest, [Part(base.combine_chunks())], keys)
             else:

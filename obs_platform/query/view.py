@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -179,13 +180,27 @@ def matching(parts: list[Part], query: EventQuery, columns: list[str] | None = N
     return pa.concat_tables(out) if out else schema.empty_table()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_events(rows: pa.Table) -> list[dict[str, Any]]:
-    """Arrow rows -> Event dicts (``commitTime`` as a 17-digit instant, ``attributes`` as a dict)."""
-    out = rows.to_pylist()
-    for row in out:
-        row["commitTime"] = f"{row.pop(COMMIT):017d}"
-        row["attributes"] = dict(row.get("attributes") or [])
-    return out
+    """Arrow rows -> Event dicts (``commitTime`` as a 17-digit instant, ``attributes`` as a dict, times as UTC
+    datetimes). Column by column: about twice as fast as ``to_pylist`` with its per-value time zones."""
+    columns: dict[str, list] = {}
+    for name in rows.column_names:
+        column = rows[name]
+        if name == COMMIT:
+            columns["commitTime"] = [f"{v:017d}" for v in column.to_pylist()]
+        elif pa.types.is_timestamp(column.type):
+            micros = pc.cast(column, pa.int64()) if column.type.unit == "us" else pc.cast(
+                pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
+            columns[name] = [None if v is None else _EPOCH + timedelta(microseconds=v) for v in micros.to_pylist()]
+        elif name == "attributes":
+            columns[name] = [dict(v) if v else {} for v in column.to_pylist()]
+        else:
+            columns[name] = column.to_pylist()
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 _versions = itertools.count(1)
