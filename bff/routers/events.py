@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from bff.deps import Authenticated, ReaderDep
-from bff.models import EventAtFailure, EventList, PipelineState, RowChange
+from bff.models import ErrorBody, EventAtFailure, EventList, PipelineState, RowChange
 from bff.routers.params import (
     ERRORS,
     NOT_FOUND,
@@ -49,7 +49,8 @@ def _list(page) -> Response:
     return Response(content=body.model_dump_json(), media_type="application/json")
 
 
-@router.get("", response_model=EventList, operation_id="listEvents", responses=ERRORS)
+@router.get("", response_model=EventList, operation_id="listEvents",
+            responses={**ERRORS, 404: {"model": ErrorBody, "description": "`as_of` on a table with no commit yet."}})
 def list_events(reader: ReaderDep, limit: Limit = 200, offset: Offset = 0, pipelines: Pipelines = None,
                 stages: Stages = None, statuses: Statuses = None, correlation_id: Correlation = None,
                 from_: From = None, to: To = None, q: Text = None, as_of: AsOfParam = None) -> Response:
