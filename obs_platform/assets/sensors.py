@@ -26,6 +26,11 @@ def _inventory(platform: PlatformSettings):
     return settings, scan(settings.table_path)
 
 
+def _run_or_skip(decision) -> RunRequest | SkipReason:
+    return RunRequest(run_key=decision.run_key, tags={"obs/reason": decision.reason}) if decision.run \
+        else SkipReason(decision.reason)
+
+
 @sensor(asset_selection=[AssetKey("table_compaction")], minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
         description="Runs compaction (clustering on copy-on-write) early when small live files pass OBS_SMALL_FILE_THRESHOLD.")
@@ -33,9 +38,7 @@ def small_files_sensor(context: SensorEvaluationContext, platform: PlatformSetti
     settings, inv = _inventory(platform)
     if inv is None:
         return SkipReason("no table yet")
-    decision = decide_compaction(inv.small_live_files, settings.small_file_threshold, inv.newest_instant)
-    return RunRequest(run_key=decision.run_key, tags={"obs/reason": decision.reason}) if decision.run \
-        else SkipReason(decision.reason)
+    return _run_or_skip(decide_compaction(inv.small_live_files, settings.small_file_threshold, inv.newest_instant))
 
 
 @sensor(asset_selection=[AssetKey("table_cleaning"), AssetKey("timeline_archival")], minimum_interval_seconds=300,
@@ -45,9 +48,7 @@ def timeline_length_sensor(context: SensorEvaluationContext, platform: PlatformS
     settings, inv = _inventory(platform)
     if inv is None:
         return SkipReason("no table yet")
-    decision = decide_cleaning(inv.completed_instants, settings.timeline_threshold, inv.newest_instant)
-    return RunRequest(run_key=decision.run_key, tags={"obs/reason": decision.reason}) if decision.run \
-        else SkipReason(decision.reason)
+    return _run_or_skip(decide_cleaning(inv.completed_instants, settings.timeline_threshold, inv.newest_instant))
 
 
 @sensor(asset_selection=[AssetKey("hive_sync")], minimum_interval_seconds=60,

@@ -12,22 +12,21 @@ class Decision:
     run_key: str | None = None
 
 
-def decide_compaction(small_live_files: int, threshold: int, newest_instant: str | None) -> Decision:
+def decide_over_threshold(value: int, threshold: int, newest_instant: str | None, what: str, key: str) -> Decision:
+    """Run when ``value`` (``what`` is its name) passes ``threshold``; one run per table state (run key)."""
     if newest_instant is None:
         return Decision(False, "the table has no commit yet")
-    if small_live_files <= threshold:
-        return Decision(False, f"{small_live_files} small files <= threshold {threshold}")
-    return Decision(True, f"{small_live_files} small files > threshold {threshold}",
-                    run_key=f"small-files-{newest_instant}")
+    if value <= threshold:
+        return Decision(False, f"{value} {what} <= threshold {threshold}")
+    return Decision(True, f"{value} {what} > threshold {threshold}", run_key=f"{key}-{newest_instant}")
+
+
+def decide_compaction(small_live_files: int, threshold: int, newest_instant: str | None) -> Decision:
+    return decide_over_threshold(small_live_files, threshold, newest_instant, "small files", "small-files")
 
 
 def decide_cleaning(timeline_instants: int, threshold: int, newest_instant: str | None) -> Decision:
-    if newest_instant is None:
-        return Decision(False, "the table has no commit yet")
-    if timeline_instants <= threshold:
-        return Decision(False, f"{timeline_instants} timeline instants <= threshold {threshold}")
-    return Decision(True, f"{timeline_instants} timeline instants > threshold {threshold}",
-                    run_key=f"long-timeline-{newest_instant}")
+    return decide_over_threshold(timeline_instants, threshold, newest_instant, "timeline instants", "long-timeline")
 
 
 def decide_hive_sync(partitions: list[str], synced: list[str] | None) -> Decision:
