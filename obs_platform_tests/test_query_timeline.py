@@ -1,6 +1,6 @@
 """Reading the Hudi 1.x timeline from its file names (layout 2): completion times, table services, pending."""
 
-from obs_platform.query.timeline import completion_times, list_timeline
+from obs_platform.query.timeline import completion_times, latest_write_instant, list_timeline
 
 NAMES = [
     "20261126100000000.commit.requested", "20261126100000000.inflight", "20261126100000000_20261126100005000.commit",
@@ -31,9 +31,12 @@ def test_one_entry_per_instant_and_action_with_what_was_planned(tmp_path):
         ("1004", "commit", "inflight", None, None),
         ("1005", "rollback", "requested", None, None),
     ]
+    # the newest completed write (clustering's replacecommit counts; clean, savepoint, in-flight do not)
+    assert latest_write_instant(str(tmp_path)) == (True, "20261126100100000")
     assert completion_times(list_timeline(str(tmp_path))) == {
         "20261126100000000": "20261126100005000", "20261126100100000": "20261126100130000"}
 
 
 def test_a_missing_table_has_an_empty_timeline(tmp_path):
     assert list_timeline(str(tmp_path / "nothing")) == []
+    assert latest_write_instant(str(tmp_path / "nothing")) == (False, None)

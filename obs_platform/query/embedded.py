@@ -156,6 +156,9 @@ class EmbeddedReader(EventReader):
         return timeline, sorted({i.timestamp: i for i in instants}.values(), key=lambda i: i.timestamp, reverse=True)
 
     def latest_commit(self) -> str | None:
+        known, instant = tl.latest_write_instant(self.table_uri)
+        if known:
+            return instant
         hudi = self._hudi()
         if hudi is None:
             return None

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -87,6 +89,27 @@ def list_timeline(table_uri: str) -> list[TimelineFile]:
         elif planned and not seen.planned:
             newest[key] = TimelineFile(seen.instant, seen.action, seen.state, seen.completed, seen.path, planned)
     return sorted(newest.values(), key=lambda f: (f.instant, f.action))
+
+
+_COMPLETED_WRITE = re.compile(r"^(\d{17})_\d{17}\.(?:commit|deltacommit|replacecommit)$")
+
+
+def latest_write_instant(table_uri: str) -> tuple[bool, str | None]:
+    """(known, instant): the newest completed write commit of a local layout-2 timeline from a directory scan
+    (a tenth of a millisecond: it runs on every request). ``known`` is False elsewhere (remote storage, layout
+    1): ask hudi-rs then."""
+    if "://" in table_uri:
+        return False, None
+    folder = Path(table_uri) / ".hoodie" / "timeline"
+    if not folder.is_dir():
+        return False, None
+    newest = None
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _COMPLETED_WRITE.match(entry.name)
+            if match and (newest is None or match[1] > newest):
+                newest = match[1]
+    return True, newest
 
 
 def completion_times(files: list[TimelineFile]) -> dict[str, str]:
