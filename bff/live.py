@@ -15,6 +15,7 @@ order.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -67,6 +68,9 @@ class CommitFeed:
                 self.last = await run_in_threadpool(self.reader.latest_commit)
                 self.started.set()
                 await run_in_threadpool(self.reader.refresh)  # warm the view before the first request needs it
+                # what exists now (modules, app, caches) lives as long as the process: keep it out of the
+                # collector's full passes, which otherwise cost 50-100 ms on a page of 1,000 events (p95)
+                gc.freeze()
             except Exception:
                 log.exception("live feed: cannot read the table yet")
                 await asyncio.sleep(self.poll_seconds)

@@ -210,8 +210,10 @@ def test_a_failed_row_opens_its_state_at_failure(dashboard, table):
 
 
 def test_an_event_committed_after_load_appears_without_reload(dashboard, table, spark):
-    """Runs last: it adds a commit. The page is live over SSE; the new row must appear in the same document."""
-    driver = subprocess.Popen(["node", str(DRIVER), "live", json.dumps({"url": f"{dashboard}/", "eventId": "live-5"})],
+    """Runs last: it adds a commit. One page follows the SSE stream, one the polling fallback (`?live=poll`);
+    the new row must appear in both, in the same document."""
+    pages = [{"url": f"{dashboard}/", "state": "live"}, {"url": f"{dashboard}/?live=poll", "state": "polling"}]
+    driver = subprocess.Popen(["node", str(DRIVER), "live", json.dumps({"pages": pages, "eventId": "live-5"})],
                               cwd=FRONTEND, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready = json.loads(driver.stdout.readline() or "{}")
@@ -224,9 +226,10 @@ def test_an_event_committed_after_load_appears_without_reload(dashboard, table, 
     finally:
         driver.kill()
     assert driver.returncode == 0, err[-3000:]
-    seen = json.loads(out.strip().splitlines()[-1])["result"]
-    assert seen["sameDocument"], "the page was reloaded"
-    assert ids(seen["rows"])[0] == "live-5" and seen["rows"][0]["status"] == "RUNNING"
-    assert seen["liveState"] == "live" and seen["latestCommit"] == c4
-    assert seen["count"].startswith("6 events")
+    stream, polled = json.loads(out.strip().splitlines()[-1])["result"]
+    for seen, state in ((stream, "live"), (polled, "polling")):
+        assert seen["sameDocument"], "the page was reloaded"
+        assert ids(seen["rows"])[0] == "live-5" and seen["rows"][0]["status"] == "RUNNING"
+        assert seen["liveState"] == state and seen["latestCommit"] == c4
+        assert seen["count"].startswith("6 events")
     print(f"commit -> row on screen: {time.monotonic() - committed_at:.1f}s")

@@ -66,19 +66,25 @@ async function details(page) {
   return { detail: await text(page, "#event-detail"), selected: await page.$$eval("#tl-rows .selected", (e) => e.map((r) => r.dataset.eventId)) };
 }
 
-async function live(page) {
-  await page.goto(args.url, { waitUntil: "load" });
-  await page.waitForSelector(`[data-live-state="${args.state ?? "live"}"]`, { timeout: TIMEOUT });
-  await page.evaluate(() => (window.__sameDocument = true));
-  const before = await rows(page);
-  say({ ready: true, rows: before.length });
+/** args.pages: [{url, state}] opened side by side (e.g. the stream and the polling fallback). */
+async function live(first) {
+  const pages = [first];
+  for (let i = 1; i < args.pages.length; i++) pages.push(await first.context().newPage());
+  for (const [i, p] of args.pages.entries()) {
+    await pages[i].goto(p.url, { waitUntil: "load" });
+    await pages[i].waitForSelector(`[data-live-state="${p.state}"]`, { timeout: TIMEOUT });
+    await pages[i].evaluate(() => (window.__sameDocument = true));
+  }
+  say({ ready: true });
   const started = Date.now();
-  await page.waitForSelector(`#tl-rows [data-event-id="${args.eventId}"]`, { timeout: args.timeoutMs ?? 90_000 });
-  return {
-    appearedAfterMs: Date.now() - started, sameDocument: await page.evaluate(() => window.__sameDocument === true),
-    rows: await rows(page), liveState: await page.getAttribute("[data-live-state]", "data-live-state"),
-    count: await text(page, '[data-testid="event-count"]'), latestCommit: await text(page, '[data-testid="latest-commit"]'),
-  };
+  return Promise.all(pages.map(async (page) => {
+    await page.waitForSelector(`#tl-rows [data-event-id="${args.eventId}"]`, { timeout: args.timeoutMs ?? 90_000 });
+    return {
+      appearedAfterMs: Date.now() - started, sameDocument: await page.evaluate(() => window.__sameDocument === true),
+      rows: await rows(page), liveState: await page.getAttribute("[data-live-state]", "data-live-state"),
+      count: await text(page, '[data-testid="event-count"]'), latestCommit: await text(page, '[data-testid="latest-commit"]'),
+    };
+  }));
 }
 
 async function timeTravel(page) {

@@ -26,7 +26,7 @@ export interface LiveTimelineProps {
   cap: number;
   /** When the server fetched the rows (ms since epoch). */
   renderedAt: number;
-  /** For tests: `?live=poll` makes the page poll instead of using the stream. */
+  /** `?live=poll`: poll instead of using the stream (the fallback path, on purpose). */
   pollOnly: boolean;
 }
 

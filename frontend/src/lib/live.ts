@@ -26,7 +26,7 @@ export interface FollowOptions {
   onRows: (events: PipelineEvent[], commit: string | null) => void;
   onState: (state: LiveState) => void;
   onReset: () => void;
-  /** For tests: never use EventSource (exercise the polling path). */
+  /** Never use EventSource: poll from the start (`?live=poll`). */
   noSse?: boolean;
 }
 

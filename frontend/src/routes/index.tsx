@@ -40,6 +40,8 @@ interface Dashboard {
   maintenance: Outcome<Maintenance>;
   deadLetters: Outcome<DeadLetterList>;
   renderedAt: number;
+  /** `?live=poll`: follow by incremental polling (the fallback when the stream fails), e.g. behind a proxy that buffers SSE. */
+  pollOnly: boolean;
 }
 
 /** Server side, per request: every BFF call of the page at once; one failing call fails only its panel. */
@@ -65,7 +67,7 @@ export const useDashboard = routeLoader$<Dashboard>(async ({ env, url }) => {
   return {
     bffUrl, publicBffUrl: publicBffUrl(env), dagsterUrl: dagsterUrl(env), filters,
     filterQuery: filterParams.toString(), events, commits, stats, statsQuery: statsQuery.toString(), chart,
-    maintenance, deadLetters, renderedAt: Date.now(),
+    maintenance, deadLetters, renderedAt: Date.now(), pollOnly: url.searchParams.get("live") === "poll",
   };
 });
 
@@ -126,7 +128,7 @@ export default component$(() => {
         matching={events?.total ?? 0}
         cap={f.limit}
         renderedAt={d.renderedAt}
-        pollOnly={false}
+        pollOnly={d.pollOnly}
       >
         <div
           id={IDS.scroll}
