@@ -131,7 +131,10 @@ class CommitFeed:
         sub, upto = self.subscribe()
         try:
             sent = upto if since is None else since
-            yield {"event": "ready", "data": json.dumps({"latestCommit": upto, "resumedAfter": since})}
+            # the ready event carries the client's position as its id, so that a browser dropped before the
+            # first commit still reconnects with a Last-Event-ID and misses nothing
+            ready = {"event": "ready", "data": json.dumps({"latestCommit": upto, "resumedAfter": since})}
+            yield {**ready, "id": sent} if sent else ready
             if since is not None and upto is not None and since < upto:
                 oldest = await run_in_threadpool(self.reader.oldest_retained_commit)
                 if oldest is not None and since < oldest:

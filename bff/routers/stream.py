@@ -14,7 +14,8 @@ from obs_platform.query.base import parse_instant
 router = APIRouter(prefix="/api", tags=["stream"], dependencies=[Depends(require_token_or_query)])
 
 STREAM_DOC = {
-    200: {"description": "text/event-stream. `event: ready` (data: latestCommit, resumedAfter) once; then per "
+    200: {"description": "text/event-stream. `event: ready` once (id: the position the stream starts after; data: "
+                         "latestCommit, resumedAfter); then per "
                          "commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when "
                          "`since` is past the time-travel horizon (reload, then follow); comment lines as heartbeats.",
           "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamMessage"}}}},

@@ -1140,7 +1140,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream. `event: ready` (data: latestCommit, resumedAfter) once; then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); comment lines as heartbeats. */
+            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: latestCommit, resumedAfter); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); comment lines as heartbeats. */
             200: {
                 headers: {
                     [name: string]: unknown;
