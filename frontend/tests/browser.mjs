@@ -37,6 +37,8 @@ async function rows(page) {
 }
 
 const text = (page, sel) => page.locator(sel).first().textContent({ timeout: TIMEOUT }).then((t) => t?.trim() ?? "");
+/** Text of an element that may be absent (no waiting): null when it is not on the page. */
+const maybeText = (page, sel) => page.$eval(sel, (e) => e.textContent.trim()).catch(() => null);
 
 async function view(page) {
   await page.goto(args.url, { waitUntil: "load" });
@@ -49,13 +51,13 @@ async function view(page) {
   return {
     url: page.url(), rows: await rows(page), count: await text(page, '[data-testid="event-count"]'),
     latestCommit: await text(page, '[data-testid="latest-commit"]'), form,
-    deadLetters: await text(page, '[data-testid="dead-letter-count"]').catch(() => null),
+    deadLetters: await maybeText(page, '[data-testid="dead-letter-count"]'),
     deadLetterReasons: await page.$$eval("#dead-letters tbody tr td:nth-child(2)", (els) => els.map((e) => e.textContent)),
     maintenance: await text(page, "#maintenance"),
     dagsterHref: await page.getAttribute('[data-testid="dagster-link"]', "href"),
     charts: await page.$$eval("#charts figure[data-metric], #charts .chart-live", (els) => els.map((e) => e.dataset.metric)),
     qwikJson: await page.$eval('script[type="qwik/json"]', (s) => s.textContent).catch(() => ""),
-    banner: await page.locator('[data-testid="time-travel-banner"]').textContent().catch(() => null),
+    banner: await maybeText(page, '[data-testid="time-travel-banner"]'),
   };
 }
 

@@ -22,7 +22,7 @@ export function mountCharts(host: HTMLElement, data: ChartData): () => void {
         cursor: { sync: { key: "obs-stats" } },
         scales: { x: { time: true } },
         series: [{}, ...series.map((s) => ({ label: s.pipeline, stroke: s.color, width: 1.5 }))],
-        axes: [{}, { size: 50 }],
+        axes: [{}, { size: 64 }],
       },
       [xs, ...series.map((s) => s.values)],
       box,
