@@ -310,6 +310,16 @@ class EventReader(ABC):
     backend: ClassVar[str]
     max_healthy_lookback: ClassVar[int] = 200  # commits examined backwards for "the last healthy commit"
 
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings, **options: Any) -> EventReader:
+        """The reader for the table in ``settings`` (``obs_platform.settings.Settings``); ``open_reader`` calls it."""
+
+    def refresh(self) -> str | None:
+        """Catch up with the newest commit now (a backend that caches refreshes here; the BFF's timeline
+        watcher calls it at start and on each new commit). Returns that commit."""
+        return self.latest_commit()
+
     # primitives --------------------------------------------------------------------------------------------
     @abstractmethod
     def latest_commit(self) -> str | None:
