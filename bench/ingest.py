@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30, help="seconds excluded from the throughput window")
     parser.add_argument("--trigger", type=float, default=3.0)
     parser.add_argument("--max-batch", type=int, default=50_000)
+    parser.add_argument("--emulator", choices=["auto", "gcloud", "pstest"], default="auto",
+                        help="which Pub/Sub emulator (pstest, in Go, uses less CPU than gcloud's Java one)")
     args = parser.parse_args()
 
     import logging
@@ -95,7 +97,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     settings = Settings(home=home, pubsub_port=free_port(), trigger_seconds=args.trigger,
                         max_messages_per_batch=args.max_batch, ack_deadline_seconds=60)
-    emulator = start_emulator(settings, log_path=home / "pubsub.log")
+    emulator = start_emulator(settings, kind=None if args.emulator == "auto" else args.emulator,
+                              log_path=home / "pubsub.log")
     os.environ["PUBSUB_EMULATOR_HOST"] = emulator.address
     ensure_topic_and_subscription(settings)
 
@@ -129,6 +132,7 @@ def main() -> None:
     lat_max = [r.oldest_publish_to_commit_s for t, r in commits if t >= t_start + args.warmup for _ in range(max(1, r.rows_written // 100))]
     batch_secs = [r.batch_seconds for _, r in commits]
     report = {
+        "emulator": emulator.kind, "load_avg_at_end": os.getloadavg(),
         "rate_target": args.rate, "duration_s": args.duration, "trigger_s": args.trigger, "max_batch": args.max_batch,
         "published": published, "committed_total": sum(r.rows_written for _, r in commits),
         "publish_rate_achieved": round(published / (t_pub_end - t_start), 1),

@@ -198,7 +198,7 @@ def run_ingestion(settings: Settings, on_commit: Callable[[CommitReport], None] 
     ensure_topic_and_subscription(settings)
     owns_spark = spark is None
     spark = spark or build_spark_session(settings, "obs-platform-ingestion")
-    reader = PubSubBatchReader(settings, prefetch=True)
+    reader = PubSubBatchReader(settings, prefetch=True, pull_threads=2)
     writer = MicroBatchWriter(spark, settings, reader, on_commit)
     query = start_stream(spark, settings, writer)
     log.info("ingestion running: %s -> %s every %ss", reader.subscription, settings.table_uri,
