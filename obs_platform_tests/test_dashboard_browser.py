@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -160,6 +162,22 @@ def test_serialized_state_stays_within_budget(dashboard):
     assert 0 < len(state) <= STATE_BUDGET_CHARS, f"qwik/json is {len(state)} chars (budget {STATE_BUDGET_CHARS})"
     for event_id in NEWEST_FIRST:
         assert event_id not in state, f"{event_id} serialized into the page state"
+
+
+def test_pages_and_scripts_are_compressed(dashboard):
+    def get(path: str, encodings: str):
+        with urlopen(Request(f"{dashboard}{path}", headers={"Accept-Encoding": encodings}), timeout=30) as r:
+            return r.headers, r.read()
+
+    headers, _ = get("/", "br, gzip")
+    assert headers["Content-Encoding"] == "br" and "Accept-Encoding" in headers["Vary"]
+    assert headers["Cache-Control"].startswith("no-store")
+    headers, body = get("/", "gzip")
+    assert headers["Content-Encoding"] == "gzip"
+    html = get("/", "identity")[1].decode()
+    script = re.search(r'/build/q-[\w-]+\.js', html).group(0)
+    headers, _ = get(script, "gzip")
+    assert headers["Content-Encoding"] == "gzip" and "immutable" in headers["Cache-Control"]
 
 
 def test_filters_come_from_the_url(dashboard):
