@@ -76,6 +76,18 @@ function handle(req: IncomingMessage, res: ServerResponse) {
   compress(req as never, res as never, () => serve(req, res));
 }
 
+/** Pages stream (the part below the timeline comes later): push each chunk through the compressor at once. */
+function flushEachWrite(res: ServerResponse) {
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const flush = (res as ServerResponse & { flush?: () => void }).flush;
+  if (!flush) return;
+  res.write = ((...args: unknown[]) => {
+    const ok = write(...args);
+    flush.call(res);
+    return ok;
+  }) as ServerResponse["write"];
+}
+
 function serve(req: IncomingMessage, res: ServerResponse) {
   const pathname = (req.url ?? "/").split("?", 1)[0];
   const hashed = pathname.startsWith("/build/") || pathname.startsWith("/assets/");
@@ -89,6 +101,7 @@ function serve(req: IncomingMessage, res: ServerResponse) {
       fail(res, missing ? 404 : 500, missing ? "Not Found" : "Internal Server Error");
       return;
     }
+    flushEachWrite(res);
     router(req, res, (routeErr?: unknown) => {
       if (routeErr) {
         fail(res, 500, "Internal Server Error");

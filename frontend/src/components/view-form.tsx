@@ -32,7 +32,7 @@ const onSlideDone = $((_: Event, el: HTMLInputElement | HTMLSelectElement) => {
   el.form?.requestSubmit();
 });
 
-export function ViewForm({ filters, commits, pipelines }: { filters: Filters; commits: Commit[]; pipelines: string[] }) {
+export function ViewForm({ filters, commits }: { filters: Filters; commits: Commit[] }) {
   // the select lists "now" then commits newest first; the slider runs oldest (0) -> now (commits.length)
   const selectedIndex = filters.asOf ? Math.max(0, commits.findIndex((c) => c.instant === filters.asOf)) + 1 : 0;
   const knownAsOf = !filters.asOf || commits.some((c) => c.instant === filters.asOf);
@@ -43,11 +43,6 @@ export function ViewForm({ filters, commits, pipelines }: { filters: Filters; co
           pipeline
           <input name="pipeline" {...{ list: "pipelines" }} value={filters.pipelines.join(",")} placeholder="any" size={14} />
         </label>
-        <datalist id="pipelines">
-          {pipelines.map((p) => (
-            <option value={p} />
-          ))}
-        </datalist>
         <label>
           stage
           <input name="stage" value={filters.stages.join(",")} placeholder="any" size={10} />

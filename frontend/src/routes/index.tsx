@@ -26,6 +26,13 @@ export const onGet: RequestHandler = ({ cacheControl }) => {
   cacheControl({ noStore: true });
 };
 
+/** What the page shows below the timeline: fetched while the top of the page is rendered and streamed. */
+interface Panels {
+  stats: Outcome<Stats>;
+  maintenance: Outcome<Maintenance>;
+  deadLetters: Outcome<DeadLetterList>;
+}
+
 interface Dashboard {
   bffUrl: string;
   publicBffUrl: string;
@@ -34,17 +41,18 @@ interface Dashboard {
   filterQuery: string;
   events: Outcome<EventsResponse>;
   commits: Outcome<CommitList>;
-  stats: Outcome<Stats>;
+  /** Not awaited by the loader: the page renders a Promise child, which Qwik's SSR awaits after flushing
+   * everything above it (header, form, timeline), so the first screen does not wait for these calls. */
+  panels: Promise<Panels>;
   statsQuery: string;
   chart: { from: string; to: string };
-  maintenance: Outcome<Maintenance>;
-  deadLetters: Outcome<DeadLetterList>;
   renderedAt: number;
   /** `?live=poll`: follow by incremental polling (the fallback when the stream fails), e.g. behind a proxy that buffers SSE. */
   pollOnly: boolean;
 }
 
-/** Server side, per request: every BFF call of the page at once; one failing call fails only its panel. */
+/** Server side, per request: every BFF call of the page at once; one failing call fails only its panel.
+ * The response starts once the timeline's calls (events, commits) are answered. */
 export const useDashboard = routeLoader$<Dashboard>(async ({ env, url, headers }) => {
   const filters = parseFilters(url.searchParams);
   const bffUrl = serverBffUrl(env);
@@ -57,20 +65,22 @@ export const useDashboard = routeLoader$<Dashboard>(async ({ env, url, headers }
   const statsQuery = new URLSearchParams({ bucket: chart.bucket, from: chart.from, to: chart.to });
   for (const p of filters.pipelines) statsQuery.append("pipeline", p);
   const started = performance.now();
-  const [events, commits, stats, maintenance, deadLetters] = await Promise.all([
-    settle(fetchEvents(bffUrl, eventsQuery)),
-    settle(fetchCommits(bffUrl, COMMITS_FOR_SLIDER)),
+  const panels = Promise.all([
     settle(fetchStats(bffUrl, statsQuery)),
     settle(fetchMaintenance(bffUrl)),
     settle(fetchDeadLetters(bffUrl, DEAD_LETTERS_SHOWN)),
+  ]).then(([stats, maintenance, deadLetters]) => ({ stats, maintenance, deadLetters }));
+  const [events, commits] = await Promise.all([
+    settle(fetchEvents(bffUrl, eventsQuery)),
+    settle(fetchCommits(bffUrl, COMMITS_FOR_SLIDER)),
   ]);
-  // the BFF's share of this response's time, for the browser's devtools and bench/dashboard
-  headers.set("Server-Timing", `bff;dur=${(performance.now() - started).toFixed(1)};desc="BFF calls"`);
+  // the BFF's share of the time to the first byte, for the browser's devtools and bench/dashboard
+  headers.set("Server-Timing", `bff;dur=${(performance.now() - started).toFixed(1)};desc="BFF: events, commits"`);
   if (!events.ok && events.status === 0) console.warn(`[dashboard] BFF unreachable at ${bffUrl}: ${events.error}`);
   return {
     bffUrl, publicBffUrl: publicBffUrl(env), dagsterUrl: dagsterUrl(env), filters,
-    filterQuery: filterParams.toString(), events, commits, stats, statsQuery: statsQuery.toString(), chart,
-    maintenance, deadLetters, renderedAt: Date.now(), pollOnly: url.searchParams.get("live") === "poll",
+    filterQuery: filterParams.toString(), events, commits, panels, statsQuery: statsQuery.toString(), chart,
+    renderedAt: Date.now(), pollOnly: url.searchParams.get("live") === "poll",
   };
 });
 
@@ -84,16 +94,13 @@ export default component$(() => {
   const events = d.events.ok ? d.events.value : null;
   const total = events ? Math.min(events.total, f.limit) : 0;
   const commits = d.commits.ok ? d.commits.value.commits : [];
-  const pipelines = d.stats.ok ? [...new Set(d.stats.value.buckets.map((b) => b.pipelineName))].sort() : [];
   return (
     <main>
       <header class="page-header">
         <h1>Pipeline events</h1>
         <nav class="top-links">
           <a href="#charts">charts</a>
-          <a href="#dead-letters">
-            dead letters{d.deadLetters.ok && d.deadLetters.value.total ? ` (${d.deadLetters.value.total})` : ""}
-          </a>
+          <a href="#dead-letters">dead letters</a>
           <a href="#maintenance">maintenance</a>
           <a href={d.dagsterUrl} target="_blank" rel="noopener">Dagster ↗</a>
         </nav>
@@ -111,7 +118,7 @@ export default component$(() => {
         </p>
       )}
       {f.ignored.length > 0 && <p class="warn">Ignored: {f.ignored.join(", ")} (status is one of STARTED, RUNNING, COMPLETED, FAILED, RETRYING).</p>}
-      <ViewForm filters={f} commits={commits} pipelines={pipelines} />
+      <ViewForm filters={f} commits={commits} />
       {f.asOf && events && (
         <p class="time-travel-banner" data-testid="time-travel-banner">
           Time travel: the table as of commit <code>{events.asOf}</code> ({formatInstant(events.asOf)} UTC). Live
@@ -151,25 +158,42 @@ export default component$(() => {
           />
         </div>
       </LiveTimeline>
-      <section id="charts" class="charts-section" aria-label="Charts">
-        <h2>
-          Throughput and failures per pipeline <span class="muted">(by last update, UTC)</span>
-        </h2>
-        {d.stats.ok ? (
-          <ChartIsland publicBffUrl={d.publicBffUrl} statsQuery={d.statsQuery} from={d.chart.from} to={d.chart.to}>
-            <StaticCharts stats={d.stats.value} from={d.chart.from} to={d.chart.to} />
-          </ChartIsland>
-        ) : (
-          <p class="warn">Stats unavailable: {d.stats.error}</p>
-        )}
-      </section>
-      <div class="ops">
-        <DeadLettersPanel outcome={d.deadLetters} />
-        <MaintenancePanel outcome={d.maintenance} dagsterUrl={d.dagsterUrl} />
-      </div>
+      {d.panels.then((p) => (
+        <>
+          <section id="charts" class="charts-section" aria-label="Charts">
+            <h2>
+              Throughput and failures per pipeline <span class="muted">(by last update, UTC)</span>
+            </h2>
+            {p.stats.ok ? (
+              <ChartIsland publicBffUrl={d.publicBffUrl} statsQuery={d.statsQuery} from={d.chart.from} to={d.chart.to}>
+                <StaticCharts stats={p.stats.value} from={d.chart.from} to={d.chart.to} />
+              </ChartIsland>
+            ) : (
+              <p class="warn">Stats unavailable: {p.stats.error}</p>
+            )}
+            <PipelineOptions stats={p.stats} />
+          </section>
+          <div class="ops">
+            <DeadLettersPanel outcome={p.deadLetters} />
+            <MaintenancePanel outcome={p.maintenance} dagsterUrl={d.dagsterUrl} />
+          </div>
+        </>
+      ))}
     </main>
   );
 });
+
+/** The filter form's pipeline suggestions (`<input list="pipelines">`): the pipelines the charts saw. */
+function PipelineOptions({ stats }: { stats: Outcome<Stats> }) {
+  const names = stats.ok ? [...new Set(stats.value.buckets.map((b) => b.pipelineName))].sort() : [];
+  return (
+    <datalist id="pipelines">
+      {names.map((p) => (
+        <option value={p} />
+      ))}
+    </datalist>
+  );
+}
 
 export const head: DocumentHead = {
   title: "Pipeline events · obs-platform",
