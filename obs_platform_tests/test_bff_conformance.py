@@ -1,8 +1,16 @@
 """The BFF's conformance suite: every query backend, over HTTP, against one table written by the real ingestion.
 
 Parametrized by backend name (``BACKENDS``); a backend joins by adding its name here and, if it needs a
-server, the environment its BFF needs in ``BACKEND_ENV``. The answers asserted are the user-visible ones,
-with the expected values written below (see the ``table`` fixture for the table's history).
+server, the environment its BFF needs in ``BACKEND_ENV`` (static) or ``backend_env`` (a server started by a
+fixture). The answers asserted are the user-visible ones, with the expected values written below (see the
+``table`` fixture for the table's history); every backend must give exactly these.
+
+``thrift``: the session's ``sql_endpoint`` (PostgreSQL + Hive metastore + Spark Thrift Server on free ports,
+``sql_fixtures.py``) is started on first use; each table is registered with Hudi's Hive sync once its
+fixture has made its commits (``table``: after its three; ``live``: after its first). Commits made later
+(the live tests') are not re-synced: Spark reads a synced Hudi table through Hudi's timeline, so new commits
+(and partitions) are visible without a sync (shown in ``test_sql_endpoint.py``); a sync per commit would
+cost a JVM start (~20 s) each.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ from obs_platform.bus.client import ensure_topic_and_subscription, publisher, to
 from obs_platform.sdk import EventEmitter
 from obs_platform.settings import REPO_ROOT, Settings
 from obs_platform_tests.conftest import drain_into_table, free_port, wait_http
+from obs_platform_tests.sql_fixtures import sql_endpoint  # noqa: F401 - the thrift backend's server
 
 pytestmark = [pytest.mark.spark, pytest.mark.pubsub]
 
-BACKENDS = ["embedded"]
-BACKEND_ENV: dict[str, dict[str, str]] = {"embedded": {}}
+BACKENDS = ["embedded", "thrift"]
+BACKEND_ENV: dict[str, dict[str, str]] = {"embedded": {}, "thrift": {}}
 
 T0 = datetime(2026, 11, 26, 8, 0, 0, tzinfo=UTC)
 INJECTIONS = ["' OR 1=1 --", "; DROP TABLE x", "../../etc/passwd", "x" * 5000, "ünïcødé ☃ 漢字 \u202e",
@@ -57,10 +66,11 @@ def commit(spark, settings, emitter) -> str:
     return instants[-1]
 
 
-def module_settings(tmp_path_factory, emulator, name: str) -> Settings:
+def module_settings(tmp_path_factory, emulator, name: str, table: str = "pipeline_events") -> Settings:
     host, port = emulator.split(":")
     settings = Settings(home=tmp_path_factory.mktemp(name), bind_host=host, pubsub_port=int(port),
-                        topic=f"{name}-events", subscription=f"{name}-events-hudi", ack_deadline_seconds=10)
+                        topic=f"{name}-events", subscription=f"{name}-events-hudi", ack_deadline_seconds=10,
+                        table=table)
     ensure_topic_and_subscription(settings)
     return settings
 
@@ -104,6 +114,19 @@ def table(tmp_path_factory, emulator, spark):
     return settings, c1, c2, c3
 
 
+def backend_env(request, backend: str, settings: Settings) -> dict[str, str]:
+    """The environment a BFF of ``backend`` needs for the table in ``settings`` (starting its server if any)."""
+    if backend != "thrift":
+        return {}
+    endpoint = request.getfixturevalue("sql_endpoint")
+    synced = endpoint.__dict__.setdefault("synced", set())
+    if settings.table_uri not in synced:
+        endpoint.sync(settings)
+        endpoint.warm(settings)
+        synced.add(settings.table_uri)
+    return endpoint.env
+
+
 def start_bff(settings: Settings, backend: str, **env: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("OBS_BFF_")}
@@ -119,7 +142,7 @@ def start_bff(settings: Settings, backend: str, **env: str) -> tuple[str, subpro
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def bff(request, table):
-    url, proc = start_bff(table[0], request.param)
+    url, proc = start_bff(table[0], request.param, **backend_env(request, request.param, table[0]))
     with httpx.Client(base_url=url, timeout=30) as client:
         client.base_url_str = url
         yield client
@@ -346,8 +369,8 @@ def test_fuzzing_the_openapi_spec_finds_no_server_error(bff):
 
 # --- auth and CORS --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_bearer_token_guards_every_route_but_health(table, backend):
-    url, proc = start_bff(table[0], backend, OBS_BFF_TOKEN="s3cret-token")
+def test_bearer_token_guards_every_route_but_health(request, table, backend):
+    url, proc = start_bff(table[0], backend, OBS_BFF_TOKEN="s3cret-token", **backend_env(request, backend, table[0]))
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             assert client.get("/api/health").status_code == 200
@@ -435,11 +458,12 @@ class SseClient:
 @pytest.fixture(scope="module", params=BACKENDS)
 def live(request, tmp_path_factory, emulator, spark):
     """A table of its own, one commit (live-0 RUNNING), and a BFF that polls its timeline every 0.2 s."""
-    settings = module_settings(tmp_path_factory, emulator, "live")
+    settings = module_settings(tmp_path_factory, emulator, "live", table="live_events")  # its own name in the metastore
     emitter = EventEmitter.from_settings(settings)
     emit(emitter, "live-0", "orders", "extract", "l0", "RUNNING", 0, 1, 10, 1)
     first = commit(spark, settings, emitter)
-    url, proc = start_bff(settings, request.param, OBS_BFF_STREAM_POLL_SECONDS="0.2")
+    url, proc = start_bff(settings, request.param, OBS_BFF_STREAM_POLL_SECONDS="0.2",
+                          **backend_env(request, request.param, settings))
     yield url, settings, emitter, first
     proc.terminate()
     proc.wait(10)

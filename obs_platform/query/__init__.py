@@ -1,4 +1,5 @@
-"""Reading the table: one reader interface, backends chosen by name (embedded hudi-rs by default)."""
+"""Reading the table: one reader interface, backends chosen by name (embedded hudi-rs by default; ``thrift``:
+Spark SQL through the Spark Thrift Server at ``settings.bind_host:settings.thrift_port``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from obs_platform.errors import InvalidInput
 from obs_platform.query.base import AsOf, EventPage, EventQuery, EventReader, StatsQuery, parse_instant
 
 # name -> "module:class"; a backend's constructor takes (settings, **options)
-BACKENDS = {"embedded": "obs_platform.query.embedded:EmbeddedReader"}
+BACKENDS = {
+    "embedded": "obs_platform.query.embedded:EmbeddedReader",
+    "thrift": "obs_platform.query.thrift:ThriftReader",  # Spark Thrift Server over PyHive (settings.thrift_port)
+}
 
 
 def open_reader(backend: str, settings, **options: Any) -> EventReader:
