@@ -51,6 +51,7 @@ from obs_platform.query.base import (
 log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DIGITS = re.compile(r"^\d{14}(\d{3})?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORDER = "ORDER BY lastUpdatedAt DESC, eventId ASC"
 # (sql expression, output name) in the order of the embedded backend's rows (commitTime, then Event fields)
@@ -76,6 +77,14 @@ _TIMES = {"eventTimestamp", "lastUpdatedAt"}
 
 class ThriftQueryError(ObsPlatformError, RuntimeError):
     pass
+
+
+def _cursor(value: str, parameter: str) -> str:
+    """A commit cursor to compare ``_hoodie_commit_time`` with: 14 or 17 digits, returned as 17. Not checked as
+    a date: the base class passes ``"0" * 17`` ("before every commit") when no healthy commit exists."""
+    if not _DIGITS.match(value or ""):
+        raise InvalidInput(parameter, f"{value[:50]!r} is not a commit instant; expected 17 digits, yyyyMMddHHmmssSSS")
+    return value if len(value) == 17 else value + "000"
 
 
 def _micros(moment: datetime) -> int:
@@ -116,7 +125,7 @@ class _Params(dict):
 
     def instant(self, value: str) -> str:
         name = self._name()
-        self[name] = parse_instant(value, "commit")  # 17 digits, nothing else
+        self[name] = _cursor(value, "commit")  # 17 digits, nothing else
         return f"%({name})s"
 
     def as_of(self, value: str) -> str:
@@ -292,7 +301,7 @@ class ThriftReader(EventReader):
         return self._page(query, latest, answered)
 
     def incremental(self, since: str, query: EventQuery, as_of: str | None = None) -> EventPage:
-        since = parse_instant(since, "since")
+        since = _cursor(since, "since")
         latest, answered = self._answered(as_of)
         if latest is None:
             return EventPage(events=[], latest_commit=None, total=0, as_of=None)
