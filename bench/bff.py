@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/bff: build a 1,000,000-event Hudi table with the real writer, then time the BFF's endpoints over HTTP.
 
-    .venv/bin/python bench/bff.py [--home DIR] [--events 1000000] [--commits 20] [--reps 60]
+    .venv/bin/python bench/bff.py [--home DIR] [--events 1000000] [--commits 20] [--reps 60] [--backends embedded,thrift]
 
 1. Build (skipped when ``DIR`` already holds the table): ``--commits`` upserts of ``events/commits`` new stage
    runs each, one day of ``eventTimestamp`` per commit (so one partition per commit), each also moving 10% of
@@ -13,6 +13,10 @@
    and a second one with ``OBS_BFF_VIEW_CACHE=false`` (every request reads the table with hudi-rs: the
    "full scan" the view avoids). Each endpoint runs ``--warmup`` times, then ``--reps`` times; p50/p95 of
    the wall time of the HTTP request (client side, keep-alive connection).
+
+3. With ``--backends embedded,thrift``: the same endpoints (``cases``) through a BFF with ``OBS_BFF_BACKEND=thrift``
+   against a Spark Thrift Server on free ports (PostgreSQL metastore + Hive sync of the table, under DIR),
+   reported under ``thrift`` beside the embedded numbers.
 
 Writes bench/reports/bff-<timestamp>.json and prints a table.
 """
@@ -191,6 +195,85 @@ def measure_refresh(settings, reps: int = 5) -> dict:
             "view_advance_by_last_commit_ms_max": round(max(advances), 1)}
 
 
+def cases_of(latest: str, previous: str, old: str, failed: dict) -> dict:
+    return {
+        "full_load_newest_1000": ("/api/events", {"limit": 1000}),
+        "full_load_newest_200": ("/api/events", {"limit": 200}),
+        "filtered_pipeline_status": ("/api/events", [("pipeline", "orders"), ("status", "FAILED"), ("limit", 200)]),
+        "filtered_time_range": ("/api/events", {"from": "2026-10-10T00:00:00Z", "to": "2026-10-10T06:00:00Z", "limit": 200}),
+        "text_search_q": ("/api/events", {"q": "TIMEOUT AFTER 42 S", "limit": 200}),
+        "incremental_since_last_commit": ("/api/events/incremental", {"since": latest}),
+        "incremental_one_commit_1000_rows": ("/api/events/incremental", {"since": previous}),
+        "time_travel_previous_commit_1000": ("/api/events", {"as_of": previous, "limit": 1000}),
+        "time_travel_middle_commit_1000": ("/api/events", {"as_of": old, "limit": 1000}),
+        "time_travel_iso_time_200": ("/api/events", {"as_of": "2026-12-31T00:00:00Z", "limit": 200}),
+        "journey": (f"/api/correlations/{failed['correlationId']}", None),
+        "commits": ("/api/commits", None),
+        "stats_1h_all": ("/api/stats", {"bucket": "1h"}),
+        "stats_15m_one_day": ("/api/stats", {"bucket": "15m", "from": "2026-10-10T00:00:00Z", "to": "2026-10-11T00:00:00Z"}),
+        "maintenance": ("/api/maintenance", None),
+        "dead_letters": ("/api/dead-letters", None),
+    }
+
+
+def measure_thrift(settings, reps: int, warmup: int) -> dict:
+    """The same cases through the thrift backend: PostgreSQL + metastore + Hive sync + Thrift Server, then a BFF
+    with OBS_BFF_BACKEND=thrift. Everything it starts is stopped before it returns."""
+    from obs_platform.sqlendpoint import (
+        PostgresConfig,
+        ThriftServerConfig,
+        ensure_metastore_schema,
+        ensure_postgres,
+        start_thrift_server,
+        stop_postgres,
+    )
+    from obs_platform_tests.conftest import free_port
+
+    results: dict = {"setup_seconds": {}}
+    pg = PostgresConfig.from_settings(settings, port=free_port())
+    server = None
+    try:
+        started = time.perf_counter()
+        ensure_postgres(pg)
+        ensure_metastore_schema(settings, pg)
+        results["setup_seconds"]["postgres_and_metastore"] = round(time.perf_counter() - started, 1)
+        server = start_thrift_server(settings, pg, ThriftServerConfig.from_settings(settings, port=free_port()))
+        results["setup_seconds"]["thrift_server_start"] = round(server.start_seconds, 1)
+        started = time.perf_counter()
+        env = {**os.environ, "OBS_HOME": str(settings.home), "OBS_METASTORE_PG_PORT": str(pg.port)}
+        sync = subprocess.run([sys.executable, "-m", "obs_platform.sqlendpoint", "hive-sync"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=600)
+        if sync.returncode != 0:
+            raise RuntimeError(f"hive sync failed: {sync.stderr[-2000:]}")
+        results["setup_seconds"]["hive_sync"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        proc, client = start_bff(settings, OBS_BFF_BACKEND="thrift", OBS_THRIFT_PORT=str(server.config.port))
+        try:
+            first = first_request(client, "/api/events", {"limit": 1000})
+            results["startup"] = {"bff_up_and_first_full_load_ms": round((time.perf_counter() - started) * 1000, 1),
+                                  "first_full_load_ms": first}
+            commits = [c["instant"] for c in client.get("/api/commits", params={"limit": 1000}).json()["commits"]]
+            latest, previous, old = commits[0], commits[1], commits[len(commits) // 2]
+            failed = client.get("/api/events", params={"status": "FAILED", "limit": 1}).json()["events"][0]
+            results["cold"] = {"at_failure_ms": first_request(client, f"/api/events/{failed['eventId']}/at-failure",
+                                                              {"limit": 100})}
+            results["cached"] = {}
+            for name, (path, params) in cases_of(latest, previous, old, failed).items():
+                results["cached"][name] = time_requests(client, path, params, reps, warmup)
+                print(f"  thrift {name}: {results['cached'][name]}", flush=True)
+            results["cached"]["at_failure"] = time_requests(
+                client, f"/api/events/{failed['eventId']}/at-failure", {"limit": 100}, max(5, reps // 10), 1)
+        finally:
+            client.close()
+            proc.terminate()
+            proc.wait(30)
+    finally:
+        if server is not None:
+            server.stop()
+        stop_postgres(pg)
+    return results
+
+
 def measure(settings, reps: int, warmup: int) -> dict:
     started = time.perf_counter()
     proc, client = start_bff(settings)
@@ -207,24 +290,7 @@ def measure(settings, reps: int, warmup: int) -> dict:
         results["cold"] = {"time_travel_previous_commit_ms": first_request(client, "/api/events", {"as_of": previous, "limit": 1000}),
                            "time_travel_middle_commit_ms": first_request(client, "/api/events", {"as_of": old, "limit": 1000}),
                            "at_failure_ms": first_request(client, f"/api/events/{failed['eventId']}/at-failure", {"limit": 100})}
-        cases = {
-            "full_load_newest_1000": ("/api/events", {"limit": 1000}),
-            "full_load_newest_200": ("/api/events", {"limit": 200}),
-            "filtered_pipeline_status": ("/api/events", [("pipeline", "orders"), ("status", "FAILED"), ("limit", 200)]),
-            "filtered_time_range": ("/api/events", {"from": "2026-10-10T00:00:00Z", "to": "2026-10-10T06:00:00Z", "limit": 200}),
-            "text_search_q": ("/api/events", {"q": "TIMEOUT AFTER 42 S", "limit": 200}),
-            "incremental_since_last_commit": ("/api/events/incremental", {"since": latest}),
-            "incremental_one_commit_1000_rows": ("/api/events/incremental", {"since": previous}),
-            "time_travel_previous_commit_1000": ("/api/events", {"as_of": previous, "limit": 1000}),
-            "time_travel_middle_commit_1000": ("/api/events", {"as_of": old, "limit": 1000}),
-            "time_travel_iso_time_200": ("/api/events", {"as_of": "2026-12-31T00:00:00Z", "limit": 200}),
-            "journey": (f"/api/correlations/{failed['correlationId']}", None),
-            "commits": ("/api/commits", None),
-            "stats_1h_all": ("/api/stats", {"bucket": "1h"}),
-            "stats_15m_one_day": ("/api/stats", {"bucket": "15m", "from": "2026-10-10T00:00:00Z", "to": "2026-10-11T00:00:00Z"}),
-            "maintenance": ("/api/maintenance", None),
-            "dead_letters": ("/api/dead-letters", None),
-        }
+        cases = cases_of(latest, previous, old, failed)
         results["table"] = {"rows": total, "commits": len(commits), "latest": latest, "previous": previous, "middle": old}
         results["cached"] = {}
         for name, (path, params) in cases.items():
@@ -279,6 +345,12 @@ def print_table(results: dict) -> None:
     for group in ("cached", "uncached"):
         for name, row in results[group].items():
             print(f"{group + ' ' + name:<48} {row['p50_ms']:>9} {row['p95_ms']:>9} {row['response_bytes']:>10}")
+    if "thrift" in results:
+        print(f"\n{'endpoint (embedded vs thrift)':<40} {'emb p50':>9} {'emb p95':>9} {'thr p50':>9} {'thr p95':>9}")
+        for name, row in results["thrift"]["cached"].items():
+            emb = results["cached"].get(name, {})
+            print(f"{name:<40} {emb.get('p50_ms', ''):>9} {emb.get('p95_ms', ''):>9} {row['p50_ms']:>9} {row['p95_ms']:>9}")
+        print(f"thrift setup (s): {results['thrift']['setup_seconds']}; startup: {results['thrift']['startup']}")
     print(f"\ncold (first request): {results['cold']}")
     print(f"startup: {results['startup']}")
     print(f"view refresh (in process): {results['refresh']}")
@@ -295,6 +367,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--backends", default="embedded", help="embedded, or embedded,thrift (both in one run)")
     args = parser.parse_args()
 
     from obs_platform.settings import Settings
@@ -308,8 +381,11 @@ def main() -> None:
     if args.build_only:
         return
     results = measure(settings, args.reps, args.warmup)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "thrift" in backends:
+        results["thrift"] = measure_thrift(settings, args.reps, args.warmup)
     report = {
-        "bench": "bff", "backend": "embedded", "when": datetime.now(UTC).isoformat(),
+        "bench": "bff", "backend": ",".join(backends), "when": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "args": {k: str(v) for k, v in vars(args).items()}, "build_seconds": build_seconds,
         "client": "httpx, one keep-alive connection, sequential requests; wall time per request", **results,
