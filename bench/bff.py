@@ -46,22 +46,10 @@ DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
 
 # --- build ----------------------------------------------------------------------------------------------
 def _rows(schema, events: list[dict]):
-    import pyarrow as pa
+    """Event dicts as a batch in the table's row schema (shared with bench/dashboard_table.py)."""
+    from bench.dashboard_table import arrow_rows
 
-    from obs_platform.ingestion.batch import partition_of
-
-    columns: dict[str, list] = {name: [] for name in schema.names}
-    for e in events:
-        for name in schema.names:
-            if name == "eventDate":
-                columns[name].append(partition_of(e["eventTimestamp"]))
-            elif name == "attributes":
-                columns[name].append(list((e.get("attributes") or {}).items()))
-            elif name == "schemaVersion":
-                columns[name].append(2)
-            else:
-                columns[name].append(e.get(name))
-    return pa.table(columns, schema=schema)
+    return arrow_rows(schema, events)
 
 
 def _stage_run(n: int, day: int, status: str, minute_offset: int = 0) -> dict:
