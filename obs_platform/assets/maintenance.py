@@ -1,6 +1,7 @@
 """Table maintenance as Dagster assets downstream of pipeline_events. Each run records what it did."""
 
 import json
+from collections.abc import Callable
 
 from dagster import (
     AssetExecutionContext,
@@ -23,8 +24,15 @@ GROUP = "maintenance"
 CONFLICT_RETRY = RetryPolicy(max_retries=3, delay=30)
 
 
-def _result(run: ServiceRun) -> MaterializeResult:
-    return MaterializeResult(metadata=run.metadata())
+def _run_service(context: AssetExecutionContext, platform: PlatformSettings, spark: SparkSessionResource,
+                 service: Callable[[TableServices], ServiceRun]) -> MaterializeResult:
+    """Run one table service on a run-scoped Spark session; its numbers become the materialization."""
+    with spark.session() as session:
+        run = service(TableServices(session, TableSpec.from_settings(platform.get())))
+    meta = run.metadata()
+    context.log.info(f"{run.service}: live files {meta['live_files_before']} -> {meta['live_files_after']}, "
+                     f"{meta['bytes_freed']} bytes freed, {meta['duration_seconds']} s")
+    return MaterializeResult(metadata=meta)
 
 
 @asset(
@@ -39,11 +47,7 @@ def _result(run: ServiceRun) -> MaterializeResult:
 )
 def table_compaction(context: AssetExecutionContext, platform: PlatformSettings,
                      spark: SparkSessionResource) -> MaterializeResult:
-    settings = platform.get()
-    with spark.session() as session:
-        run = TableServices(session, TableSpec.from_settings(settings)).optimize()
-    context.log.info(f"{run.service}: live files {run.before.live_files} -> {run.after.live_files}")
-    return _result(run)
+    return _run_service(context, platform, spark, TableServices.optimize)
 
 
 @asset(
@@ -58,10 +62,7 @@ def table_compaction(context: AssetExecutionContext, platform: PlatformSettings,
 )
 def table_cleaning(context: AssetExecutionContext, platform: PlatformSettings,
                    spark: SparkSessionResource) -> MaterializeResult:
-    with spark.session() as session:
-        run = TableServices(session, TableSpec.from_settings(platform.get())).clean()
-    context.log.info(f"cleaning freed {run.metadata()['bytes_freed']} bytes")
-    return _result(run)
+    return _run_service(context, platform, spark, TableServices.clean)
 
 
 @asset(
@@ -75,9 +76,7 @@ def table_cleaning(context: AssetExecutionContext, platform: PlatformSettings,
 )
 def timeline_archival(context: AssetExecutionContext, platform: PlatformSettings,
                       spark: SparkSessionResource) -> MaterializeResult:
-    with spark.session() as session:
-        run = TableServices(session, TableSpec.from_settings(platform.get())).archive()
-    return _result(run)
+    return _run_service(context, platform, spark, TableServices.archive)
 
 
 @asset(
