@@ -12,9 +12,12 @@ PSTEST := emulator/pstest/bin/pstest-emulator
 JAVA17 := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/temurin-17-jdk-amd64))
 export JAVA_HOME ?= $(JAVA17)
 export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
+# dagster.yaml is at the repo root; it keeps the instance under $OBS_HOME/dagster (scripts/up.py derives the
+# same from OBS_HOME; these are for `dagster` commands run by hand through make)
 export DAGSTER_HOME := $(CURDIR)
-export OBS_DAGSTER_DIR ?= $(CURDIR)/var/dagster
-export OBS_DAGSTER_COMPUTE_LOGS ?= $(CURDIR)/var/dagster/logs
+export OBS_DAGSTER_DIR ?= $(abspath $(or $(OBS_HOME),$(CURDIR)/var))/dagster
+export OBS_DAGSTER_COMPUTE_LOGS ?= $(OBS_DAGSTER_DIR)/logs
+PROGRESS := scripts/with_progress.sh
 
 .PHONY: help deps test-deps chromium python jars sqlendpoint-deps emulator frontend up test lint clean metastore hive-sync thrift-server metastore-stop
 
@@ -32,7 +35,8 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> Python environment ($(VENV)) from pyproject.toml"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --progress-bar off -e ".[dev]" | grep -E "^(Successfully|ERROR)" || true
+	@$(PROGRESS) "pip install" $(VENV)/lib -- $(PY) -m pip install --progress-bar off -e ".[dev]" \
+	  | grep --line-buffered -E "^(Collecting|Successfully|ERROR)" | sed -u 's/^/   /' || true
 	@$(PY) -c "import pyspark, dagster, hudi, fastavro, fastapi" && touch $@
 
 # --- Hudi's Spark bundle from Maven Central --------------------------------------------------------------
@@ -40,7 +44,8 @@ jars: $(BUNDLE_JAR)
 $(BUNDLE_JAR):
 	@echo "==> Hudi Spark bundle $(HUDI_BUNDLE) (Maven Central, ~80 MB)"
 	@mkdir -p $(JARS)
-	@mvn -q -B dependency:copy -Dartifact=$(HUDI_BUNDLE) -DoutputDirectory=$(JARS) -Dmdep.overWriteIfNewer=true
+	@$(PROGRESS) "Maven download" $(HOME)/.m2/repository/org/apache/hudi -- \
+	  mvn -q -B dependency:copy -Dartifact=$(HUDI_BUNDLE) -DoutputDirectory=$(JARS) -Dmdep.overWriteIfNewer=true
 	@test -s $@
 
 # --- SQL endpoint: PostgreSQL server binaries (Debian) and the JDBC driver (Maven Central) ----------------
@@ -67,7 +72,7 @@ $(PSTEST): emulator/pstest/main.go emulator/pstest/go.mod emulator/pstest/go.sum
 frontend: frontend/node_modules/.package-lock.json frontend/.built
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	@echo "==> dashboard npm packages"
-	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@$(PROGRESS) "npm ci" frontend/node_modules -- bash -c 'cd frontend && npm ci --no-audit --no-fund --loglevel=error'
 frontend/.built: frontend/node_modules/.package-lock.json $(shell find frontend/src -type f 2>/dev/null) frontend/package.json
 	@echo "==> dashboard build"
 	@cd frontend && npm run --silent build >/dev/null && touch .built

@@ -97,11 +97,21 @@ class Settings(BaseSettings):
     failure_savepoint_retention_hours: int = Field(
         default=72, ge=1, description="How long a FAILED event's commit stays savepointed (time travel to it)."
     )
+    ingestion_autostart: bool = Field(
+        default=True, description="The keepalive sensor starts (and restarts) the streaming ingestion."
+    )
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
 
     # --- demo traffic -------------------------------------------------------------------------------
     demo_events_per_second: float = Field(default=20.0, gt=0)
+
+    @field_validator("home", "jars_dir", "schema_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Relative paths are taken from where the command ran, once: child processes (the dashboard,
+        Dagster's run workers) start in other folders and must agree on the same place."""
+        return value.expanduser().absolute()
 
     @field_validator("pubsub_emulator")
     @classmethod
@@ -128,6 +138,11 @@ class Settings(BaseSettings):
     def dead_letter_path(self) -> Path:
         root = Path((self.lake_uri or str(self.home / "lake")).removeprefix("file://"))
         return root / self.database / "dead_letters"
+
+    @property
+    def dagster_dir(self) -> Path:
+        """The Dagster instance's storage (SQLite, artifacts, compute logs) on the local profile."""
+        return self.home / "dagster"
 
     @property
     def checkpoint_path(self) -> Path:

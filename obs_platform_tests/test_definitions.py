@@ -3,6 +3,7 @@
 from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from obs_platform.assets.ingestion import commit_materialization, decide_ingestion_start, ingestion_keepalive
+from obs_platform.assets.resources import PlatformSettings
 from obs_platform.definitions import build_definitions
 from obs_platform.ingestion.stream import CommitReport
 from obs_platform.settings import Settings
@@ -22,11 +23,14 @@ def test_definitions_expose_the_table_the_job_and_the_keepalive_sensor():
 def test_keepalive_starts_the_stream_only_when_none_is_active():
     assert isinstance(decide_ingestion_start(0, 1_700_000_000), RunRequest)
     assert isinstance(decide_ingestion_start(1, 1_700_000_000), SkipReason)
+    off = decide_ingestion_start(0, 1_700_000_000, autostart=False)
+    assert isinstance(off, SkipReason) and "OBS_INGESTION_AUTOSTART" in off.skip_message
 
 
 def test_keepalive_sensor_requests_a_run_on_an_empty_instance():
     with DagsterInstance.ephemeral() as instance:
-        result = ingestion_keepalive(build_sensor_context(instance=instance))
+        result = ingestion_keepalive(build_sensor_context(instance=instance,
+                                                          resources={"platform": PlatformSettings()}))
         assert isinstance(result, RunRequest)
         assert result.run_key.startswith("ingestion-")
 

@@ -67,8 +67,10 @@ def streaming_ingestion():
     run_streaming_ingestion()
 
 
-def decide_ingestion_start(active_runs: int, now_ts: float) -> RunRequest | SkipReason:
+def decide_ingestion_start(active_runs: int, now_ts: float, autostart: bool = True) -> RunRequest | SkipReason:
     """Start the stream when no run of it is active (first start, or after a crash or kill)."""
+    if not autostart:
+        return SkipReason("OBS_INGESTION_AUTOSTART is off: start the streaming_ingestion job by hand")
     if active_runs:
         return SkipReason(f"{active_runs} ingestion run(s) active")
     return RunRequest(run_key=f"ingestion-{int(now_ts)}", tags={"obs/started-by": "keepalive"})
@@ -76,10 +78,10 @@ def decide_ingestion_start(active_runs: int, now_ts: float) -> RunRequest | Skip
 
 @sensor(job=streaming_ingestion, minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING,
         description="Keeps exactly one streaming ingestion run alive; restarts it when it dies.")
-def ingestion_keepalive(context: SensorEvaluationContext):
+def ingestion_keepalive(context: SensorEvaluationContext, platform: PlatformSettings):
     import time
 
     runs = context.instance.get_run_records(
         RunsFilter(job_name=streaming_ingestion.name, statuses=ACTIVE_STATUSES), limit=5
     )
-    return decide_ingestion_start(len(runs), time.time())
+    return decide_ingestion_start(len(runs), time.time(), platform.get().ingestion_autostart)
