@@ -28,6 +28,12 @@ class TableType(StrEnum):
     MERGE_ON_READ = "MERGE_ON_READ"
 
 
+class IndexType(StrEnum):
+    BUCKET = "BUCKET"              # key hash -> one of N file groups per partition; no lookup at all
+    SIMPLE = "SIMPLE"              # join against the partition's keys: cost grows with the partition
+    RECORD_INDEX = "RECORD_INDEX"  # global key -> file group map in the metadata table
+
+
 class Settings(BaseSettings):
     """Every knob of the platform. Environment variables are ``OBS_<FIELD>`` (case-insensitive)."""
 
@@ -60,7 +66,21 @@ class Settings(BaseSettings):
     # --- the table ----------------------------------------------------------------------------------
     database: str = "observability"
     table: str = "pipeline_events"
-    table_type: TableType = TableType.COPY_ON_WRITE
+    table_type: TableType = Field(
+        default=TableType.MERGE_ON_READ,
+        description="MERGE_ON_READ: commits append to log files, compaction merges them later (chosen by "
+                    "bench/hudi_write: flat cost as the day grows). COPY_ON_WRITE rewrites files per commit.",
+    )
+    table_index: IndexType = Field(default=IndexType.BUCKET, description="How an upsert finds a key's file group.")
+    table_buckets: int = Field(
+        default=4, ge=1, le=1024,
+        description="File groups per day with the BUCKET index; fixed when the table is created. Size it for "
+                    "the peak day: each file group holds day/N rows, and compaction rewrites one at a time.",
+    )
+    table_metadata: bool = Field(
+        default=False, description="Hudi's metadata table (file listings); off: no reader needs it and it "
+                                   "doubles each commit's writes. RECORD_INDEX turns it on.",
+    )
     time_travel_horizon_hours: int = Field(
         default=24, ge=1, description="How far back time travel reaches; the cleaner keeps exactly this."
     )
@@ -83,13 +103,30 @@ class Settings(BaseSettings):
     thrift_driver_memory: str = "1g"
 
     # --- ingestion ----------------------------------------------------------------------------------
-    trigger_seconds: float = Field(default=3.0, gt=0, description="Micro-batch trigger interval.")
+    trigger_seconds: float = Field(default=1.0, gt=0, description="Micro-batch trigger interval (the "
+                                   "shortest time between two commits when a backlog waits).")
+    commit_max_delay_seconds: float = Field(
+        default=8.0, ge=0,
+        description="Adaptive cadence: with light traffic a commit waits for rows up to this long after the "
+                    "oldest waiting message was published (the table's staleness bound, on top of the commit).",
+    )
+    commit_min_rows: int = Field(
+        default=5_000, ge=1, description="Adaptive cadence: commit at once when this many messages wait.",
+    )
     max_messages_per_batch: int = Field(default=50_000, ge=1, description="Back-pressure bound per batch.")
     freshness_sla_seconds: int = Field(
         default=300, ge=10, description="The table is stale (asset check fails) when its newest commit is older."
     )
     small_file_threshold: int = Field(
         default=200, ge=1, description="More small live files than this triggers compaction early (and fails a check)."
+    )
+    compaction_log_files_threshold: int = Field(
+        default=120, ge=1, description="Merge-on-read: more log files than this in one file group triggers "
+                                       "compaction early (a read merges them all).",
+    )
+    compaction_log_bytes_threshold: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Merge-on-read: more bytes in log files than this "
+                                                     "triggers compaction early.",
     )
     timeline_threshold: int = Field(
         default=400, ge=10, description="More active-timeline instants than this triggers cleaning + archival early."

@@ -29,7 +29,7 @@ import pytest
 
 from obs_platform.bus.client import ensure_topic_and_subscription, publisher, topic_path
 from obs_platform.sdk import EventEmitter
-from obs_platform.settings import REPO_ROOT, Settings
+from obs_platform.settings import REPO_ROOT, Settings, TableType
 from obs_platform_tests.conftest import drain_into_table, free_port, wait_http
 from obs_platform_tests.sql_fixtures import sql_endpoint  # noqa: F401 - the thrift backend's server
 
@@ -66,18 +66,19 @@ def commit(spark, settings, emitter) -> str:
     return instants[-1]
 
 
-def module_settings(tmp_path_factory, emulator, name: str, table: str = "pipeline_events") -> Settings:
+def module_settings(tmp_path_factory, emulator, name: str, table: str = "pipeline_events",
+                    table_type: TableType = TableType.MERGE_ON_READ) -> Settings:
     host, port = emulator.split(":")
     settings = Settings(home=tmp_path_factory.mktemp(name), bind_host=host, pubsub_port=int(port),
                         topic=f"{name}-events", subscription=f"{name}-events-hudi", ack_deadline_seconds=10,
-                        table=table)
+                        table=table, table_type=table_type)
     ensure_topic_and_subscription(settings)
     return settings
 
 
-@pytest.fixture(scope="module")
-def table(tmp_path_factory, emulator, spark):
-    """Three commits through Pub/Sub and the real micro-batch writer (T0 = 2026-11-26 08:00 UTC; times below
+@pytest.fixture(scope="module", params=[TableType.MERGE_ON_READ, TableType.COPY_ON_WRITE], ids=["mor", "cow"])
+def table(request, tmp_path_factory, emulator, spark):
+    """Three commits through Pub/Sub and the real micro-batch writer, on each table type (T0 = 2026-11-26 08:00 UTC; times below
     are minutes after T0 as eventTimestamp -> lastUpdatedAt).
 
     c1: ord-extract-1  orders/extract    b1 COMPLETED  0 -> 1    source 100 processed 100
@@ -87,12 +88,17 @@ def table(tmp_path_factory, emulator, spark):
         + 2 undecodable messages (dead letters: bad_header, unknown_schema)
     c2: ord-validate-1 FAILED (10, processed 70, "Disk full on /data"); ord-extract-3 COMPLETED (70, processed 50)
     c3: ord-validate-1 COMPLETED (15, processed 75); ord-load-1 orders/load b1 COMPLETED 16 -> 18 source 150
-        processed 150; click-extract-4 clickstream/extract b4 FAILED 30 -> 31 "Schema mismatch in column amount"
+        processed 150; click-extract-4 clickstream/extract b4 FAILED 30 -> 31 "Schema mismatch in column amount";
+        a late, older state of ord-extract-3 (RUNNING at 68, processed 30) that must lose to c2's COMPLETED (70)
+        (merge-on-read appends it to a log file as it came; every read must merge it away)
 
     Expected now (newest lastUpdatedAt first): ord-extract-3 (c2), click-extract-4 (c3, FAILED), ord-load-1 (c3),
     ord-validate-1 (c3, COMPLETED), click-load-2 (c1), ord-extract-1 (c1).
     """
-    settings = module_settings(tmp_path_factory, emulator, "conf")
+    kind = request.param
+    suffix = "" if kind is TableType.MERGE_ON_READ else "_cow"  # one metastore: one name per table
+    settings = module_settings(tmp_path_factory, emulator, f"conf{suffix.replace('_', '-')}",
+                               table=f"pipeline_events{suffix}", table_type=kind)
     emitter = EventEmitter.from_settings(settings)
     emit(emitter, "ord-extract-1", "orders", "extract", "b1", "COMPLETED", 0, 1, 100, 100)
     emit(emitter, "ord-validate-1", "orders", "validate", "b1", "RUNNING", 2, 3, 80, 40)
@@ -110,6 +116,7 @@ def table(tmp_path_factory, emulator, spark):
     emit(emitter, "ord-load-1", "orders", "load", "b1", "COMPLETED", 16, 18, 150, 150)
     emit(emitter, "click-extract-4", "clickstream", "extract", "b4", "FAILED", 30, 31, 20, None,
          "Schema mismatch in column amount")
+    emit(emitter, "ord-extract-3", "orders", "extract", "b3", "RUNNING", 65, 68, 50, 30)  # late and older: loses
     c3 = commit(spark, settings, emitter)
     return settings, c1, c2, c3
 
@@ -132,6 +139,7 @@ def start_bff(settings: Settings, backend: str, **env: str) -> tuple[str, subpro
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("OBS_BFF_")}
     full_env = {**inherited, "OBS_HOME": str(settings.home), "OBS_BFF_PORT": str(port), "OBS_BIND_HOST": "127.0.0.1",
                 "OBS_TABLE": settings.table, "OBS_DATABASE": settings.database, "OBS_BFF_BACKEND": backend,
+                "OBS_TABLE_TYPE": settings.table_type.value,
                 **BACKEND_ENV[backend], **env}
     proc = subprocess.Popen([sys.executable, "-m", "bff"], cwd=REPO_ROOT, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -273,8 +281,11 @@ def test_commits_are_the_timeline_newest_first(bff, table):
     _, c1, c2, c3 = table
     body = bff.get("/api/commits").json()
     assert body["total"] == 3
-    assert [(c["instant"], c["action"], c["rowsInserted"], c["rowsUpdated"]) for c in body["commits"]] == [
-        (c3, "commit", 2, 1), (c2, "commit", 0, 2), (c1, "commit", 4, 0)]
+    got = [(c["instant"], c["action"], c["rowsInserted"], c["rowsUpdated"]) for c in body["commits"]]
+    if table[0].table_type is TableType.MERGE_ON_READ:  # log appends look nothing up: every row counts as update
+        assert got == [(c3, "deltacommit", 0, 4), (c2, "deltacommit", 0, 2), (c1, "deltacommit", 4, 0)]
+    else:
+        assert got == [(c3, "commit", 2, 1), (c2, "commit", 0, 2), (c1, "commit", 4, 0)]
     assert all(c["completedAt"] and c["bytesWritten"] > 0 for c in body["commits"])
     assert [c["instant"] for c in bff.get("/api/commits", params={"limit": 1}).json()["commits"]] == [c3]
 
@@ -480,7 +491,7 @@ def test_sse_pushes_a_commit_to_a_client_connected_before_it(live, spark):
         emit(emitter, "live-1", "orders", "load", "l0", "STARTED", 6, 6, 10, None)
         instant = commit(spark, settings, emitter)
         [message] = client.commits(1)
-        assert message["id"] == message["commit"] == instant and message["action"] == "commit"
+        assert message["id"] == message["commit"] == instant and message["action"] == "deltacommit"  # merge-on-read
         assert sorted((e["eventId"], e["status"], e["commitTime"]) for e in message["events"]) == [
             ("live-0", "COMPLETED", instant), ("live-1", "STARTED", instant)]
     finally:

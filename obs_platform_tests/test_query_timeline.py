@@ -1,6 +1,6 @@
 """Reading the Hudi 1.x timeline from its file names (layout 2): completion times, table services, pending."""
 
-from obs_platform.query.timeline import completion_times, latest_write_instant, list_timeline
+from obs_platform.lakehouse.timeline import completion_times, latest_write_instant, list_timeline
 
 NAMES = [
     "20261126100000000.commit.requested", "20261126100000000.inflight", "20261126100000000_20261126100005000.commit",

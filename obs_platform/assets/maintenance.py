@@ -39,10 +39,10 @@ def _run_service(context: AssetExecutionContext, platform: PlatformSettings, spa
     key="table_compaction", group_name=GROUP, deps=[PIPELINE_EVENTS_KEY], kinds={"hudi", "spark"},
     retry_policy=CONFLICT_RETRY,
     description=(
-        "Merges the small files streaming micro-batches write. On COPY_ON_WRITE (the default) this is Hudi "
-        "*clustering* (a replacecommit): 'compaction' exists only for MERGE_ON_READ, where this asset runs "
-        "real compaction (log files into base files). Records files/bytes before and after, file groups "
-        "rewritten, instants, duration."
+        "On MERGE_ON_READ (the default) this is Hudi compaction: the log files each commit appended are "
+        "merged into new base files, so reads stop merging them. On COPY_ON_WRITE, where 'compaction' does "
+        "not exist, it is *clustering* (a replacecommit) of the small files micro-batches write. Records "
+        "file slices compacted, log files and bytes before and after, instants, duration."
     ),
 )
 def table_compaction(context: AssetExecutionContext, platform: PlatformSettings,

@@ -14,9 +14,15 @@ from dagster import (
 )
 
 from obs_platform.assets.resources import PlatformSettings
-from obs_platform.maintenance.decisions import decide_cleaning, decide_compaction, decide_hive_sync
+from obs_platform.maintenance.decisions import (
+    decide_cleaning,
+    decide_compaction,
+    decide_hive_sync,
+    decide_log_compaction,
+)
 from obs_platform.maintenance.inventory import scan
 from obs_platform.maintenance.savepoints import failure_commits
+from obs_platform.settings import TableType
 
 
 def _inventory(platform: PlatformSettings):
@@ -33,11 +39,18 @@ def _run_or_skip(decision) -> RunRequest | SkipReason:
 
 @sensor(asset_selection=[AssetKey("table_compaction")], minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Runs compaction (clustering on copy-on-write) early when small live files pass OBS_SMALL_FILE_THRESHOLD.")
+        description="Runs compaction early: on merge-on-read when one file group holds more log files than "
+                    "OBS_COMPACTION_LOG_FILES_THRESHOLD (or the logs more bytes than "
+                    "OBS_COMPACTION_LOG_BYTES_THRESHOLD); on copy-on-write (clustering) when small live files pass "
+                    "OBS_SMALL_FILE_THRESHOLD.")
 def small_files_sensor(context: SensorEvaluationContext, platform: PlatformSettings):
     settings, inv = _inventory(platform)
     if inv is None:
         return SkipReason("no table yet")
+    if settings.table_type is TableType.MERGE_ON_READ:
+        return _run_or_skip(decide_log_compaction(
+            inv.max_log_files_per_group, inv.live_log_bytes, settings.compaction_log_files_threshold,
+            settings.compaction_log_bytes_threshold, inv.newest_instant))
     return _run_or_skip(decide_compaction(inv.small_live_files, settings.small_file_threshold, inv.newest_instant))
 
 

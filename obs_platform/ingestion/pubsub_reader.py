@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,8 +56,16 @@ class PubSubBatchReader:
     """
 
     def __init__(self, settings: Settings, first_wait_s: float = 1.0, prefetch: bool = False,
-                 pull_threads: int = 4):
+                 pull_threads: int = 4, min_rows: int | None = None, max_delay_s: float | None = None,
+                 idle_return_s: float = 30.0):
         self.settings = settings
+        # adaptive cadence (prefetch only): hand over a batch once min_rows wait, or once the oldest waiting
+        # message was published max_delay_s ago; with nothing at all, return empty after idle_return_s
+        self.min_rows = min_rows if min_rows is not None else settings.commit_min_rows
+        self.max_delay_s = max_delay_s if max_delay_s is not None else settings.commit_max_delay_seconds
+        self.idle_return_s = idle_return_s
+        self._oldest_publish: float | None = None  # epoch seconds of the oldest buffered message
+        self._woken = False
         self.subscription = subscription_path(settings)
         self.first_wait_s = first_wait_s
         self._client = subscriber(settings)
@@ -123,8 +132,11 @@ class PubSubBatchReader:
                 self._closing.wait(1.0)
                 continue
             if page:
+                oldest = min(m.publish_time.timestamp() for m in page)
                 with self._cond:
                     self._buffer.extend(page)
+                    if self._oldest_publish is None or oldest < self._oldest_publish:
+                        self._oldest_publish = oldest
                     self._cond.notify_all()
 
     def _buffer_lease_loop(self) -> None:
@@ -140,17 +152,42 @@ class PubSubBatchReader:
                     log.warning("could not extend buffered messages: %s", exc)
 
     def pull(self, max_messages: int) -> list[PulledMessage]:
-        """Up to ``max_messages`` messages: waits up to ``first_wait_s`` for the first ones, then takes what
-        the backlog holds (Pub/Sub and its emulators return fewer than asked per call even with a backlog)."""
+        """Up to ``max_messages`` messages. With prefetch: once ``min_rows`` are buffered, or once the oldest
+        buffered message was published ``max_delay_s`` ago (adaptive cadence; [] after ``idle_return_s`` with
+        nothing). Without: waits up to ``first_wait_s`` for the first ones, then takes what the backlog holds
+        (Pub/Sub and its emulators return fewer than asked per call even with a backlog)."""
         out = self._take_buffered(max_messages) if self._threads else self._pull_now(max_messages)
         self.stats.pulled += len(out)
         return out
 
-    def _take_buffered(self, max_messages: int) -> list[PulledMessage]:
+    def wake(self) -> None:
+        """End a ``pull`` that is waiting for rows; it returns nothing (the caller is stopping)."""
         with self._cond:
-            if not self._buffer:
-                self._cond.wait(self.first_wait_s)
+            self._woken = True
+            self._cond.notify_all()
+
+    def _take_buffered(self, max_messages: int) -> list[PulledMessage]:
+        enough = max(1, min(self.min_rows, max_messages))
+        with self._cond:
+            idle_until = time.monotonic() + self.idle_return_s
+            while not (self._woken or self._closing.is_set()):
+                if len(self._buffer) >= enough:
+                    break
+                if self._buffer:
+                    due = self._oldest_publish + self.max_delay_s - time.time()
+                    if due <= 0:
+                        break
+                    self._cond.wait(min(due, 1.0))
+                else:
+                    left = idle_until - time.monotonic()
+                    if left <= 0:
+                        return []
+                    self._cond.wait(min(left, 1.0))
+            if self._woken or self._closing.is_set():
+                return []
             out, self._buffer = self._buffer[:max_messages], self._buffer[max_messages:]
+            self._oldest_publish = (min(m.publish_time.timestamp() for m in self._buffer) if self._buffer
+                                    else None)
             self._cond.notify_all()
         return out
 

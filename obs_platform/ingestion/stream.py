@@ -3,8 +3,10 @@ upsert into the Hudi table, keep dead letters, and ack only after the Hudi commi
 
     python -m obs_platform.ingestion        # runs until SIGINT/SIGTERM
 
-Each micro-batch (one per ``trigger_seconds``):
-  1. pull at most ``max_messages_per_batch`` messages (back-pressure) on the driver;
+Each micro-batch (at most one per ``trigger_seconds``):
+  1. take at most ``max_messages_per_batch`` messages (back-pressure) from the prefetch buffer, waiting for
+     rows when traffic is light (adaptive cadence: until ``commit_min_rows`` wait, or the oldest was
+     published ``commit_max_delay_seconds`` ago), so a quiet stream commits rarely and a busy one at once;
   2. decode: good rows to the table, the rest to the dead-letter store with a reason;
   3. upsert the rows into Hudi (event-time ordering: the greatest lastUpdatedAt wins), while a lease thread
      extends the messages' ack deadlines;
@@ -14,7 +16,6 @@ Each micro-batch (one per ``trigger_seconds``):
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 import threading
 import time
@@ -22,22 +23,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from obs_platform.events.codec import EventCodec, SchemaRegistry
 from obs_platform.ingestion.batch import decode_batch
 from obs_platform.ingestion.dead_letters import DeadLetterStore
 from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
 from obs_platform.lakehouse.spark import build_spark_session
 from obs_platform.lakehouse.table import TableSpec
+from obs_platform.lakehouse.timeline import CommitStats
+from obs_platform.lakehouse.writer import TableWriter
 from obs_platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-# A write conflict (optimistic concurrency: a table service committed a change to the same file groups first)
-# fails the attempt cleanly; the batch, still leased, is written again on top of the new state.
-WRITE_CONFLICT_RETRIES = 5
-
 
 @dataclass(frozen=True)
 class CommitReport:
@@ -60,25 +56,6 @@ class CommitReport:
     ack_seconds: float = 0.0
 
 
-def latest_commit_stats(table_uri: str) -> tuple[str | None, dict]:
-    """The newest completed commit and its write stats, read from the timeline with hudi-rs (no JVM)."""
-    import json
-
-    from hudi import HudiTable
-
-    timeline = HudiTable(table_uri).get_timeline()
-    commits = timeline.get_completed_commits(desc=True)
-    if not commits:
-        return None, {}
-    meta = json.loads(timeline.get_instant_metadata_in_json(commits[0]))
-    totals = {"numInserts": 0, "numUpdateWrites": 0, "numWrites": 0, "totalWriteBytes": 0}
-    for stats in (meta.get("partitionToWriteStats") or {}).values():
-        for stat in stats:
-            for key in totals:
-                totals[key] += int(stat.get(key) or 0)
-    return commits[0].timestamp, totals
-
-
 class MicroBatchWriter:
     """The body of ``foreachBatch``: everything one micro-batch does, in order."""
 
@@ -90,7 +67,7 @@ class MicroBatchWriter:
         self.reader = reader
         self.codec = EventCodec(SchemaRegistry(settings.schema_dir))
         self.dead_letters = DeadLetterStore(settings.dead_letter_path)
-        self.staging = settings.home / "staging"
+        self.table = TableWriter(spark, self.spec, settings.home / "staging")
         self.on_commit = on_commit
         self.batches = 0
         self.draining = threading.Event()  # set: finish the batch in flight, start no other
@@ -105,26 +82,27 @@ class MicroBatchWriter:
     def wait_idle(self, timeout: float) -> bool:
         """Drain: let the batch in flight commit and ack, and start no new one."""
         self.draining.set()
+        self.reader.wake()  # a batch still waiting for rows starts no commit
         if self._busy.acquire(timeout=timeout):
             self._busy.release()
             return True
         return False
 
     def _run_batch(self, batch_id: int) -> None:
-        started = time.monotonic()
+        waiting = time.monotonic()
         messages = self.reader.pull(self.settings.max_messages_per_batch)
         if not messages:
             return
-        pulled = time.monotonic()
+        started = pulled = time.monotonic()  # waiting for rows (adaptive cadence) is not the batch's work
         decoded = decode_batch(messages, self.codec)
         decoded_at = time.monotonic()
-        instant, stats = None, {}
+        commit: CommitStats | None = None
         with self.reader.leased(messages):
             if decoded.bad:
                 self.dead_letters.append(decoded.dead_letters, batch_id)
             if decoded.good:
-                self._upsert(decoded.rows, batch_id)
-                instant, stats = latest_commit_stats(self.spec.base_uri)
+                commit = self.table.upsert(decoded.rows, batch_id)
+        instant = commit.instant if commit else None
         written = time.monotonic()
         self.reader.ack(messages)
         self.batches += 1
@@ -132,13 +110,13 @@ class MicroBatchWriter:
         publish_ms = sorted(m.publish_time.timestamp() * 1000 for m in messages)
         report = CommitReport(
             batch_id=batch_id, instant=instant, rows_written=decoded.good,
-            rows_inserted=stats.get("numInserts", 0), rows_updated=stats.get("numUpdateWrites", 0),
-            dead_letters=decoded.bad, bytes_written=stats.get("totalWriteBytes", 0),
+            rows_inserted=commit.rows_inserted if commit else 0, rows_updated=commit.rows_updated if commit else 0,
+            dead_letters=decoded.bad, bytes_written=commit.bytes_written if commit else 0,
             batch_seconds=round(time.monotonic() - started, 3),
             oldest_publish_to_commit_s=round((now_ms - publish_ms[0]) / 1000, 3),
             median_publish_to_commit_s=round((now_ms - publish_ms[len(publish_ms) // 2]) / 1000, 3),
             hit_batch_limit=len(messages) >= self.settings.max_messages_per_batch,
-            pull_seconds=round(pulled - started, 3), decode_seconds=round(decoded_at - pulled, 3),
+            pull_seconds=round(pulled - waiting, 3), decode_seconds=round(decoded_at - pulled, 3),
             write_seconds=round(written - decoded_at, 3), ack_seconds=round(time.monotonic() - written, 3),
         )
         log.info("batch %d: %d rows -> commit %s, %d dead letters, %.1fs (pull %.1f, decode %.1f, write %.1f, "
@@ -146,28 +124,6 @@ class MicroBatchWriter:
                  report.pull_seconds, report.decode_seconds, report.write_seconds, report.ack_seconds)
         if self.on_commit:
             self.on_commit(report)
-
-    def _upsert(self, rows, batch_id: int) -> None:
-        # Arrow -> Parquet -> Spark: no per-row Python serialization on the way into the JVM.
-        folder = self.staging / f"batch-{batch_id}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        pq.write_table(rows, folder / "part-0.parquet")
-        try:
-            frame = self.spark.read.parquet(str(folder))
-            for attempt in range(1, WRITE_CONFLICT_RETRIES + 1):
-                try:
-                    frame.write.format("hudi").options(**self.spec.upsert_options()).mode("append").save(
-                        self.spec.base_uri)
-                    return
-                except Exception as exc:  # py4j wraps Hudi's exception; match it by name
-                    if "HoodieWriteConflictException" not in str(exc) or attempt == WRITE_CONFLICT_RETRIES:
-                        raise
-                    log.warning("batch %d conflicted with a concurrent table service (attempt %d); retrying",
-                                batch_id, attempt)
-                    time.sleep(min(2.0 * attempt, 10.0))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def start_stream(spark, settings: Settings, writer: MicroBatchWriter):

@@ -3,13 +3,22 @@
 All Hudi option strings live here, produced from one typed ``TableSpec``; the streaming writer, the table
 services and the readers share it. Decisions, checked against Hudi 1.2.0:
 
-- COPY_ON_WRITE by default: the dashboard reads far more than ingestion writes. MERGE_ON_READ is a setting.
+- MERGE_ON_READ with a BUCKET index by default, chosen by measurement (bench/hudi_write, README "Commit
+  path"): a commit appends each touched file group's new states to a log file and looks nothing up, so its
+  cost stays flat as the day's partition grows; copy-on-write with the SIMPLE index rewrote and joined
+  against the whole day on every commit (4.9 CPU-s per small commit fresh, 18.9 at 2 M rows). Compaction
+  (a Dagster asset) merges the logs into base files off the commit path. COPY_ON_WRITE, SIMPLE and
+  RECORD_INDEX remain settings.
+- The commit path skips what need not happen per commit: no metadata table (the readers list files
+  themselves), no embedded timeline server, DIRECT markers, no inline compaction or cleaning.
 - Newest wins by event time: ``hoodie.record.merge.mode=EVENT_TIME_ORDERING`` with ``lastUpdatedAt`` as
   the ordering field. The default (commit-time ordering) would let a late, older update overwrite a newer
   state; event-time ordering keeps the greatest ``lastUpdatedAt`` within a batch, across batches, and
   against what is already committed.
-- Index: Hudi's SIMPLE index (a join against the partition's keys). The seed's consistent-hashing bucket
-  index is MERGE_ON_READ-only (HUDI-4888), so it is not used.
+- Index: BUCKET with the SIMPLE bucket engine (``table_buckets`` file groups per partition, fixed at table
+  creation: size it for the peak day). The seed's consistent-hashing engine can resize buckets but exists for
+  MERGE_ON_READ only (HUDI-4888) and needs clustering to split buckets; the simple engine is what copy-on-write
+  also accepts, so both table types share one layout.
 - Partition ``eventDate`` = ``yyyy/MM/dd`` of ``eventTimestamp``. ``eventTimestamp`` is when the stage run
   started, fixed for an eventId, so every state of a stage run lands in the same partition and a
   non-global index is correct.
@@ -23,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from obs_platform.settings import Profile, Settings, TableType
+from obs_platform.settings import IndexType, Profile, Settings, TableType
 
 RECORD_KEY = "eventId"
 ORDERING_FIELD = "lastUpdatedAt"
@@ -49,6 +58,9 @@ class TableSpec:
     time_travel_horizon_hours: int
     lock_provider: str
     time_travel_horizon_commits: int | None = None
+    index: IndexType = IndexType.BUCKET
+    buckets: int = 4
+    metadata_table: bool = False
     record_key: str = RECORD_KEY
     ordering_field: str = ORDERING_FIELD
     partition_field: str = PARTITION_FIELD
@@ -70,7 +82,14 @@ class TableSpec:
             time_travel_horizon_hours=settings.time_travel_horizon_hours,
             time_travel_horizon_commits=settings.time_travel_horizon_commits,
             lock_provider=lock,
+            index=settings.table_index,
+            buckets=settings.table_buckets,
+            metadata_table=settings.table_metadata,
         )
+
+    @property
+    def is_merge_on_read(self) -> bool:
+        return self.table_type is TableType.MERGE_ON_READ
 
     @property
     def qualified_name(self) -> str:
@@ -90,8 +109,7 @@ class TableSpec:
             "hoodie.table.ordering.fields": self.ordering_field,
             "hoodie.datasource.write.precombine.field": self.ordering_field,  # pre-1.1 alternate key
             "hoodie.record.merge.mode": "EVENT_TIME_ORDERING",
-            "hoodie.index.type": "SIMPLE",
-            "hoodie.metadata.enable": "true",
+            **self.index_options(),
             # the dashboard's reader (hudi-rs) does not use these metadata-table indexes; skip their cost
             "hoodie.metadata.index.column.stats.enable": "false",
             "hoodie.metadata.index.partition.stats.enable": "false",
@@ -100,6 +118,19 @@ class TableSpec:
                 "org.apache.hudi.client.clustering.update.strategy.SparkAllowUpdateStrategy",
             "hoodie.table.timeline.timezone": "UTC",
         }
+
+    def index_options(self) -> dict[str, str]:
+        metadata = self.metadata_table or self.index is IndexType.RECORD_INDEX  # the record index lives there
+        options = {"hoodie.index.type": self.index.value, "hoodie.metadata.enable": str(metadata).lower()}
+        if self.index is IndexType.BUCKET:
+            options.update({
+                "hoodie.index.bucket.engine": "SIMPLE",
+                "hoodie.bucket.index.num.buckets": str(self.buckets),
+                "hoodie.bucket.index.hash.field": self.record_key,
+            })
+        elif self.index is IndexType.RECORD_INDEX:
+            options["hoodie.metadata.record.index.enable"] = "true"
+        return options
 
     def concurrency_options(self) -> dict[str, str]:
         return {
@@ -142,4 +173,15 @@ class TableSpec:
             # Streaming writes new small files instead of rewriting the day's growing file on every
             # micro-batch (copy-on-write's write amplification); the clustering asset merges them later.
             "hoodie.parquet.small.file.limit": "0",
+            **self.lean_commit_options(),
+        }
+
+    def lean_commit_options(self) -> dict[str, str]:
+        """What a commit need not do every time (each measured in bench/hudi_write): an embedded timeline
+        server started per write, marker files through it, compaction planned inline."""
+        return {
+            "hoodie.embed.timeline.server": "false",
+            "hoodie.write.markers.type": "DIRECT",
+            "hoodie.compact.inline": "false",
+            "hoodie.compact.schedule.inline": "false",
         }

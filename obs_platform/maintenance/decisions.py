@@ -25,6 +25,18 @@ def decide_compaction(small_live_files: int, threshold: int, newest_instant: str
     return decide_over_threshold(small_live_files, threshold, newest_instant, "small files", "small-files")
 
 
+def decide_log_compaction(max_log_files_per_group: int, log_bytes: int, files_threshold: int,
+                          bytes_threshold: int, newest_instant: str | None) -> Decision:
+    """Merge-on-read: compact when one file group has piled up too many log files (each read merges them all),
+    or the logs together hold too many bytes."""
+    by_files = decide_over_threshold(max_log_files_per_group, files_threshold, newest_instant,
+                                     "log files in one file group", "log-files")
+    if by_files.run:
+        return by_files
+    by_bytes = decide_over_threshold(log_bytes, bytes_threshold, newest_instant, "bytes in log files", "log-bytes")
+    return by_bytes if by_bytes.run else Decision(False, f"{by_files.reason}; {by_bytes.reason}")
+
+
 def decide_cleaning(timeline_instants: int, threshold: int, newest_instant: str | None) -> Decision:
     return decide_over_threshold(timeline_instants, threshold, newest_instant, "timeline instants", "long-timeline")
 

@@ -27,6 +27,9 @@ class TableInventory:
     oldest_instant: str | None
     newest_instant: str | None
     savepoints: int
+    live_log_files: int = 0    # merge-on-read: log files of the latest file slices (what compaction merges)
+    live_log_bytes: int = 0
+    max_log_files_per_group: int = 0
 
     def as_metadata(self, prefix: str = "") -> dict[str, int | str]:
         return {f"{prefix}{k}": (v if v is not None else "") for k, v in asdict(self).items()}
@@ -52,18 +55,25 @@ def scan(table_path: Path, small_file_bytes: int = SMALL_FILE_BYTES) -> TableInv
     instants = completed_instants(table_path)
     commit_actions = {"commit", "deltacommit", "replacecommit"}
     commits = [i for i in instants if i[2] in commit_actions]
-    live_files = live_bytes = small = 0
+    live_files = live_bytes = small = logs = log_bytes = most_logs = 0
     partitions: set[str] = set()
     if commits:
         for file_slice in HudiTable(str(table_path)).get_file_slices():
+            partitions.add(file_slice.partition_path)
+            count = len(file_slice.log_file_names)
+            logs += count
+            most_logs = max(most_logs, count)
+            log_bytes += max(0, file_slice.total_size_bytes - file_slice.base_file_size)
+            if not file_slice.base_file_name:  # a log-only slice (merge-on-read, before compaction)
+                continue
             live_files += 1
             live_bytes += file_slice.base_file_size
             small += file_slice.base_file_size < small_file_bytes
-            partitions.add(file_slice.partition_path)
     return TableInventory(
         data_files=len(files), data_bytes=sum(p.stat().st_size for p in files),
         live_files=live_files, live_bytes=live_bytes, small_live_files=small, partitions=len(partitions),
         completed_instants=len(instants), commits=len(commits),
         oldest_instant=commits[0][0] if commits else None, newest_instant=commits[-1][0] if commits else None,
         savepoints=sum(1 for i in instants if i[2] == "savepoint"),
+        live_log_files=logs, live_log_bytes=log_bytes, max_log_files_per_group=most_logs,
     )

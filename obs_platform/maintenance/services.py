@@ -56,6 +56,8 @@ class ServiceRun:
             "bytes_before": b.data_bytes, "bytes_after": a.data_bytes,
             "bytes_freed": max(0, b.data_bytes - a.data_bytes),
             "live_files_before": b.live_files, "live_files_after": a.live_files,
+            "log_files_before": b.live_log_files, "log_files_after": a.live_log_files,
+            "log_bytes_before": b.live_log_bytes, "log_bytes_after": a.live_log_bytes,
             "small_files_before": b.small_live_files, "small_files_after": a.small_live_files,
             "timeline_instants_before": b.completed_instants, "timeline_instants_after": a.completed_instants,
             "oldest_retained_commit": a.oldest_instant or "",

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from hudi import HudiFileSlice, HudiReadOptions, HudiTable
+from hudi import HudiFileSlice, HudiQueryType, HudiReadOptions, HudiTable
 
 from obs_platform.errors import InvalidInput, NotFound
-from obs_platform.query import timeline as tl
+from obs_platform.lakehouse import timeline as tl
 from obs_platform.query.base import (
     CommitInfo,
     EventPage,
@@ -58,9 +58,17 @@ log = logging.getLogger(__name__)
 WRITE_ACTIONS = ("commit", "deltacommit", "replacecommit")
 
 
-def slice_key(s: HudiFileSlice) -> str:
+def _log_instant(log_file_name: str) -> str:
+    """The delta commit that wrote a log file: ``.<fileId>_<instant>.log.<version>_<writeToken>``."""
+    return log_file_name.split("_", 1)[1].split(".log", 1)[0]
+
+
+def slice_key(s: HudiFileSlice, upto: str | None = None) -> str:
+    """A file slice's identity as of commit ``upto``: its base file and the log files written by then.
+    (hudi-rs 0.5 lists a merge-on-read slice as of an older commit with log files written after it.)"""
     key = f"{s.partition_path}/{s.base_file_name}"
-    return key + "|" + ",".join(s.log_file_names) if s.log_file_names else key
+    logs = [n for n in s.log_file_names if upto is None or _log_instant(n) <= upto]
+    return key + "|" + ",".join(logs) if logs else key
 
 
 def _base_instant(base_file_name: str) -> str:
@@ -241,7 +249,7 @@ class EmbeddedReader(EventReader):
         return slices
 
     def _read_slice(self, hudi: HudiTable, s: HudiFileSlice, commit: str, remember: bool = True) -> pa.Table:
-        key = slice_key(s)
+        key = slice_key(s, commit)
         cached = self._rows_lru.get(key)
         if cached is not None:
             return cached
@@ -281,9 +289,13 @@ class EmbeddedReader(EventReader):
                 base = sort_rows(self._read_all(hudi, slices, latest, remember=False))
                 view = View(latest, [Part(base.combine_chunks())], keys)
             else:
-                new = [s for s in slices if slice_key(s) not in view.slice_keys]
-                rows = self._read_all(hudi, new, latest, remember=False)
-                changed = rows.filter(pc.greater(rows[COMMIT], int(view.commit)))
+                changed = self._commit_rows(hudi, view.commit, latest)
+                if changed is None:  # copy-on-write (or no completion times): read the slices that changed
+                    new = [s for s in slices if slice_key(s) not in view.slice_keys]
+                    rows = self._read_all(hudi, new, latest, remember=False)
+                    changed = rows.filter(pc.greater(rows[COMMIT], int(view.commit)))
+                else:
+                    changed = view.not_older(changed)
                 view = view.advanced(latest, changed, keys, max_parts=self.max_parts)
                 if view.needs_compaction(0.5):  # nobody compacted in time (no watcher): bound the dead rows
                     view = view.compacted()
@@ -292,6 +304,22 @@ class EmbeddedReader(EventReader):
                 self._travel.clear()  # its entries hold the previous view's parts
                 self._stats.clear()
             return view
+
+    def _commit_rows(self, hudi: HudiTable, after: str, until: str) -> pa.Table | None:
+        """On merge-on-read, the rows written by the commits after ``after`` up to ``until``: an incremental
+        read of only their log files (a file slice there is the whole file group: re-reading it per commit
+        would cost the day's partition). hudi-rs bounds incremental reads by *completion* time (given
+        instants it answers for the previous commit), hence the lookup. None where this does not apply."""
+        if not hudi.is_mor:
+            return None
+        done = tl.completion_times(tl.list_timeline(self.table_uri))
+        start, end = done.get(after), done.get(until)
+        if not (start and end):
+            return None
+        options = (HudiReadOptions().with_query_type(HudiQueryType.Incremental)
+                   .with_start_timestamp(start).with_end_timestamp(end))
+        batches = hudi.read(options)
+        return sort_rows(normalize(pa.Table.from_batches(batches))) if batches else empty()
 
     def refresh(self) -> str | None:
         """Bring the view up to the newest commit now, and compact it if dead rows piled up (the BFF's
@@ -331,7 +359,7 @@ class EmbeddedReader(EventReader):
             if changed.any():
                 changed_ids.append(part.rows["eventId"].take(pa.array(np.flatnonzero(changed))))
             parts.append(part.with_alive(older if part.alive is None else part.alive & older))
-        gone = [s for s in slices if slice_key(s) not in view.slice_keys]
+        gone = [s for s in slices if slice_key(s, commit) not in view.slice_keys]
         if changed_ids and gone:
             try:
                 old = self._read_all(hudi, gone, commit, remember=True)
@@ -397,6 +425,16 @@ class EmbeddedReader(EventReader):
         hudi = self._hudi()
         if hudi is None:
             return []
+        if hudi.is_mor:  # only the commit's log blocks, not the whole file groups they belong to
+            writes = [f.instant for f in tl.list_timeline(self.table_uri)
+                      if f.state == "completed" and f.action in WRITE_ACTIONS]
+            before = max((w for w in writes if w < commit), default=None)
+            rows = self._commit_rows(hudi, before, commit) if before else None
+            if rows is not None:
+                rows = rows.filter(pc.equal(rows[COMMIT], int(commit)))
+                view = self._current()
+                # a late, older state a log block kept is not a change (the merged table never shows it)
+                return to_events(sort_rows(view.not_older(rows) if view else rows))
         written = [s for s in self._slices(hudi, commit) if _written_at(s, commit)]
         rows = self._read_all(hudi, written, commit, remember=True)
         rows = sort_rows(rows.filter(pc.equal(rows[COMMIT], int(commit))))

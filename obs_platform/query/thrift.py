@@ -10,7 +10,7 @@ What is SQL and what is shared with the embedded backend:
   to a commit (the newest one unless asked otherwise), so a page is consistent with the ``latestCommit``/
   ``asOf`` it reports even when a commit lands meanwhile.
 - **Shared with the embedded backend** (these are not table queries): ``latest_commit``, ``commits`` and
-  ``maintenance`` read the Hudi timeline folder (``obs_platform.query.timeline`` and hudi-rs' timeline API,
+  ``maintenance`` read the Hudi timeline folder (``obs_platform.lakehouse.timeline`` and hudi-rs' timeline API,
   through an ``EmbeddedReader`` that never reads data files for them); dead letters are read from the
   dead-letter store by the BFF directly (``obs_platform.query.dead_letters``), whatever the backend.
 

@@ -241,6 +241,32 @@ class View:
             parts = [parts[0], _merged(parts[1:])]
         return View(commit, parts, slice_keys)
 
+    def not_older(self, incoming: pa.Table) -> pa.Table:
+        """The rows of ``incoming`` that are not older (by ``lastUpdatedAt``) than this state's row of the same
+        eventId. A merge-on-read commit appends a late, older state to a log file as it came; the table's reads
+        merge it away by event time, and so must the view when it reads only that commit's rows."""
+        if incoming.num_rows == 0:
+            return incoming
+        ids = pc.unique(incoming["eventId"])
+        current = []
+        for part in self.parts:
+            hit = pc.is_in(part.rows["eventId"], ids)
+            if part.alive is not None:
+                hit = pc.and_(hit, pa.array(part.alive))
+            rows = part.rows.filter(hit)
+            if rows.num_rows:
+                current.append(rows.select(["eventId", "lastUpdatedAt"]))
+        if not current:
+            return incoming
+        held = pa.concat_tables(current).rename_columns(["eventId", "_held_at"])
+        slim = pa.table({"eventId": incoming["eventId"], "lastUpdatedAt": incoming["lastUpdatedAt"],
+                         "_row": pa.array(np.arange(incoming.num_rows))})  # joins take no map columns
+        joined = slim.join(held, "eventId", join_type="left outer")
+        keep = pc.or_kleene(pc.is_null(joined["_held_at"]),
+                            pc.greater_equal(joined["lastUpdatedAt"], joined["_held_at"]))
+        kept = joined.filter(keep)["_row"].combine_chunks()
+        return incoming.take(kept.take(pc.array_sort_indices(kept)))  # in the incoming order
+
     def needs_compaction(self, max_dead_fraction: float = 0.2) -> bool:
         return len(self.parts) > 1 and self.dead > max_dead_fraction * max(self.rows, 1)
 

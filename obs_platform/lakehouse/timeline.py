@@ -137,3 +137,42 @@ def earliest_commit_to_retain(clean: TimelineFile, table_uri: str) -> str | None
     except Exception as exc:  # an undecodable clean file only costs the precise horizon
         log.warning("cannot read earliestCommitToRetain from %s: %s", clean.path, exc)
     return None
+
+
+@dataclass(frozen=True)
+class CommitStats:
+    """What one completed write commit wrote, from its metadata on the timeline."""
+
+    instant: str
+    completed: str | None
+    action: str
+    rows_written: int
+    rows_inserted: int   # on merge-on-read, log appends count every row as an update (no lookup is done)
+    rows_updated: int
+    bytes_written: int
+    files_written: int
+
+
+def latest_commit_stats(table_uri: str, after: str | None = None) -> CommitStats | None:
+    """The newest completed write commit (newer than ``after``) and its write stats: a listing of the
+    timeline folder and one small Avro file, no JVM and no table load (it runs after every commit)."""
+    writes = [f for f in list_timeline(table_uri)
+              if f.state == "completed" and f.action in WRITE_ACTIONS and f.planned is None]
+    if not writes or (after and writes[-1].instant <= after):
+        return None
+    newest = writes[-1]
+    totals = {"numWrites": 0, "numInserts": 0, "numUpdateWrites": 0, "totalWriteBytes": 0}
+    files = 0
+    try:
+        import fastavro
+
+        for record in fastavro.reader(io.BytesIO(read_bytes(newest.path, table_uri))):
+            for stats in (record.get("partitionToWriteStats") or {}).values():
+                for stat in stats or []:
+                    files += 1
+                    for key in totals:
+                        totals[key] += int(stat.get(key) or 0)
+    except Exception as exc:  # stats are for metadata only: a commit without readable stats still counts
+        log.warning("cannot read the write stats of %s: %s", newest.path, exc)
+    return CommitStats(newest.instant, newest.completed, newest.action, totals["numWrites"], totals["numInserts"],
+                       totals["numUpdateWrites"], totals["totalWriteBytes"], files)
