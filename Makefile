@@ -19,11 +19,12 @@ export OBS_DAGSTER_DIR ?= $(abspath $(or $(OBS_HOME),$(CURDIR)/var))/dagster
 export OBS_DAGSTER_COMPUTE_LOGS ?= $(OBS_DAGSTER_DIR)/logs
 PROGRESS := scripts/with_progress.sh
 
-.PHONY: help deps test-deps chromium python jars sqlendpoint-deps emulator frontend up test lint clean metastore hive-sync thrift-server metastore-stop
+.PHONY: help deps test-deps test-fast chromium python jars sqlendpoint-deps emulator frontend up test lint clean metastore hive-sync thrift-server metastore-stop
 
 help:
 	@echo "make up     install what is missing, start the whole platform on 127.0.0.1, print the URLs"
 	@echo "make test   install what is missing, run every test (Spark, Pub/Sub emulator, BFF, dashboard)"
+	@echo "make test-fast  the tests without Spark, a browser or a whole-platform start (edit-test loop)"
 	@echo "make deps   only install (Python env, Hudi bundle, Pub/Sub fallback, frontend build)"
 	@echo "make lint   ruff"
 
@@ -92,8 +93,17 @@ up: deps
 test: test-deps
 	@echo "==> lint (ruff)"
 	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)
+	@echo "==> dashboard types (tsc --noEmit)"
+	@cd frontend && npm run --silent typecheck
+	@echo "==> Pub/Sub fallback (go test)"
+	@if command -v go >/dev/null; then cd emulator/pstest && go test ./... ; fi
 	@echo "==> tests"
 	@$(PY) -m pytest
+
+# The edit-test loop: no Spark, no browser, no whole-platform start (about a minute)
+test-fast: python emulator
+	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)
+	@$(PY) -m pytest -m "not spark and not browser and not e2e"
 
 lint: python
 	@$(VENV)/bin/ruff check obs_platform bff obs_platform_tests scripts $(wildcard bench)

@@ -7,7 +7,7 @@
    runs each, one day of ``eventTimestamp`` per commit (so one partition per commit), each also moving 10% of
    the previous commit's stage runs to a final state; then 3 small "live" commits (500 updates + 500 new
    runs each, the shape of a streaming micro-batch). Every commit goes through the real writer:
-   ``obs_platform.ingestion.stream.MicroBatchWriter._upsert`` with the Hudi options from ``TableSpec``
+   ``obs_platform.ingestion.stream.lakehouse.writer.TableWriter.upsert`` with the Hudi options from ``TableSpec``
    (Spark local[2] + Hudi), fed decoded Arrow batches (``row_schema`` of the reader schema), no Pub/Sub.
 2. Measure: a BFF subprocess (``python -m bff``, uvicorn) on the table with its cached view (the default),
    and a second one with ``OBS_BFF_VIEW_CACHE=false`` (every request reads the table with hudi-rs: the
@@ -72,12 +72,13 @@ def build_table(settings, events_total: int, commits: int) -> list[str]:
     """Write the table with the real writer; return the commit instants, oldest first."""
     from obs_platform.events.codec import EventCodec, SchemaRegistry
     from obs_platform.ingestion.batch import row_schema
-    from obs_platform.ingestion.stream import MicroBatchWriter, latest_commit_stats
     from obs_platform.lakehouse.spark import build_spark_session
+    from obs_platform.lakehouse.table import TableSpec
+    from obs_platform.lakehouse.writer import TableWriter
 
     spark = build_spark_session(settings, "bench-bff-build")
     schema = row_schema(EventCodec(SchemaRegistry(settings.schema_dir)).reader.parsed)
-    writer = MicroBatchWriter(spark, settings, reader=None)
+    writer = TableWriter(spark, TableSpec.from_settings(settings), settings.home / "staging")
     per_commit = events_total // commits
     instants = []
     statuses = ["RUNNING", "COMPLETED", "COMPLETED", "COMPLETED", "FAILED", "RETRYING", "STARTED"]
@@ -88,8 +89,7 @@ def build_table(settings, events_total: int, commits: int) -> list[str]:
             if c:  # 10% of the previous commit's runs reach a final state
                 prev = range((c - 1) * per_commit, c * per_commit, 10)
                 batch += [_stage_run(n, c - 1, "FAILED" if n % 70 == 0 else "COMPLETED", minute_offset=5) for n in prev]
-            writer._upsert(_rows(schema, batch), batch_id=c)
-            instants.append(latest_commit_stats(settings.table_uri)[0])
+            instants.append(writer.upsert(_rows(schema, batch), c).instant)
             print(f"commit {c + 1}/{commits}: {len(batch)} rows in {time.monotonic() - started:.1f}s -> {instants[-1]}",
                   flush=True)
         last_day = commits - 1
@@ -99,8 +99,7 @@ def build_table(settings, events_total: int, commits: int) -> list[str]:
             batch = [_stage_run(n, last_day, "COMPLETED", minute_offset=10 + live) for n in range(base + live * 500, base + live * 500 + 500)]
             batch += [_stage_run(n, last_day, "RUNNING") for n in range(n_new, n_new + 500)]
             started = time.monotonic()
-            writer._upsert(_rows(schema, batch), batch_id=commits + live)
-            instants.append(latest_commit_stats(settings.table_uri)[0])
+            instants.append(writer.upsert(_rows(schema, batch), commits + live).instant)
             print(f"live commit {live + 1}/3: {len(batch)} rows in {time.monotonic() - started:.1f}s -> {instants[-1]}",
                   flush=True)
     finally:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboard_table.py [--home /tmp/bench-dashboard] [--events 5000]
 
-Three commits through ``obs_platform.ingestion.stream.MicroBatchWriter._upsert`` (Spark local[2] + Hudi, the
+Three commits through ``obs_platform.ingestion.stream.lakehouse.writer.TableWriter.upsert`` (Spark local[2] + Hudi, the
 options from ``TableSpec``), fed decoded Arrow rows as the stream would be, no Pub/Sub:
 
 - c1: the first half of the runs (STARTED / RUNNING / COMPLETED / FAILED / RETRYING mixed);
@@ -71,12 +71,13 @@ def build_table(settings, events: int) -> list[str]:
     """Write the table with the real writer; return its commit instants, oldest first."""
     from obs_platform.events.codec import EventCodec, SchemaRegistry
     from obs_platform.ingestion.batch import row_schema
-    from obs_platform.ingestion.stream import MicroBatchWriter, latest_commit_stats
     from obs_platform.lakehouse.spark import build_spark_session
+    from obs_platform.lakehouse.table import TableSpec
+    from obs_platform.lakehouse.writer import TableWriter
 
     spark = build_spark_session(settings, "bench-dashboard-build")
     schema = row_schema(EventCodec(SchemaRegistry(settings.schema_dir)).reader.parsed)
-    writer = MicroBatchWriter(spark, settings, reader=None)
+    writer = TableWriter(spark, TableSpec.from_settings(settings), settings.home / "staging")
     half = events // 2
     batches = [
         [stage_run(n, events, STATUSES[n % len(STATUSES)]) for n in range(half)],
@@ -89,8 +90,7 @@ def build_table(settings, events: int) -> list[str]:
     try:
         for i, batch in enumerate(batches):
             started = time.monotonic()
-            writer._upsert(arrow_rows(schema, batch), batch_id=i)
-            instants.append(latest_commit_stats(settings.table_uri)[0])
+            instants.append(writer.upsert(arrow_rows(schema, batch), i).instant)
             print(f"commit {i + 1}/{len(batches)}: {len(batch)} rows in {time.monotonic() - started:.1f}s "
                   f"-> {instants[-1]}", flush=True)
     finally:

@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""bench/ingest: publish at a fixed rate for a fixed time; report sustained events/s into the Hudi table
-and publish-to-commit latency (p50/p95), on this machine.
+"""bench/ingest: publish at a fixed rate for a fixed time; report sustained events/s into the Hudi table,
+publish-to-commit latency (p50/p95) and what the ingestion costs in CPU, on this machine.
 
-    .venv/bin/python bench/ingest.py --rate 5000 --duration 120 [--trigger 3] [--max-batch 50000]
+    .venv/bin/python bench/ingest.py --rate 5000 --duration 120 [--trigger 1] [--max-batch 50000]
+    .venv/bin/python bench/ingest.py --demo              # 20 events/s for 120 s: cores used by the ingestion
+    .venv/bin/python bench/ingest.py --backlog 1000000   # publish first, then start the stream: drain rate
+
+CPU is the ingestion's own (its Python driver and Spark's JVM, utime+stime from /proc) over the measured
+window, so "cores" = CPU seconds / wall seconds; the publisher and the emulator are not counted.
 
 Runs on real parts: a Pub/Sub emulator on a free port, a publisher in its own process (the SDK's codec
 and a batching Pub/Sub client, paced), and the streaming ingestion in this process (Spark local[2] + Hudi).
@@ -30,7 +35,7 @@ os.environ.setdefault("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
-def publisher_process(settings_json: str, rate: float, duration: float, counter) -> None:
+def publisher_process(settings_json: str, rate: float, duration: float, counter, limit: int = 0) -> None:
     from obs_platform.bus.client import publisher, topic_path
     from obs_platform.events.codec import EventCodec
     from obs_platform.settings import Settings
@@ -43,7 +48,7 @@ def publisher_process(settings_json: str, rate: float, duration: float, counter)
     sent = 0
     futures = []
     statuses = ["STARTED", "RUNNING", "COMPLETED"]
-    while time.monotonic() - started < duration:
+    while time.monotonic() - started < duration and not (limit and sent >= limit):
         now_ms = int(time.time() * 1000)
         # each stage run: 3 states; ~1/3 of the messages are new keys, 2/3 updates
         run = sent // 3
@@ -68,6 +73,28 @@ def publisher_process(settings_json: str, rate: float, duration: float, counter)
     counter.value = sent
 
 
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ingestion_cpu_seconds() -> float:
+    """CPU of this process (the stream's driver) and its JVM children (Spark)."""
+    me = os.getpid()
+    total = _cpu_seconds(me)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                    total += _cpu_seconds(int(entry))
+            except (OSError, ValueError):
+                continue
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
@@ -78,11 +105,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5000)
     parser.add_argument("--duration", type=float, default=120)
     parser.add_argument("--warmup", type=float, default=30, help="seconds excluded from the throughput window")
-    parser.add_argument("--trigger", type=float, default=3.0)
+    parser.add_argument("--trigger", type=float, default=1.0)
+    parser.add_argument("--demo", action="store_true", help="the make-up demo rate: 20 events/s for 120 s")
+    parser.add_argument("--backlog", type=int, default=0,
+                        help="publish this many messages with no stream running, then start it: the drain rate")
     parser.add_argument("--max-batch", type=int, default=50_000)
     parser.add_argument("--emulator", choices=["auto", "gcloud", "pstest"], default="auto",
                         help="which Pub/Sub emulator (pstest, in Go, uses less CPU than gcloud's Java one)")
     args = parser.parse_args()
+    if args.demo:
+        args.rate, args.duration, args.warmup = 20.0, 120.0, 30.0
 
     import logging
 
@@ -106,14 +138,53 @@ def main() -> None:
     stop = threading.Event()
     stream = threading.Thread(target=run_ingestion,
                               args=(settings, lambda r: commits.append((time.monotonic(), r)), stop), daemon=True)
+    counter = mp.Value("q", 0)
+    drain = {}
+    if args.backlog:  # the backlog first, with no stream running; then the stream drains it
+        pub = mp.Process(target=publisher_process, args=(settings.model_dump_json(), 1e9, 1e9, counter, args.backlog))
+        t0 = time.monotonic()
+        pub.start()
+        pub.join()
+        drain["published"], drain["publish_seconds"] = counter.value, round(time.monotonic() - t0, 1)
+        print(f"backlog of {counter.value:,} messages published in {drain['publish_seconds']} s", flush=True)
+        t_stream = time.monotonic()
+        stream.start()
+        deadline = time.monotonic() + 1800
+        while sum(r.rows_written + r.dead_letters for _, r in commits) < counter.value and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stop.set()
+        stream.join(120)
+        emulator.stop()
+        first_start = commits[0][0] - commits[0][1].batch_seconds if commits else t_stream
+        done_at = commits[-1][0] if commits else time.monotonic()
+        rows = sum(r.rows_written for _, r in commits)
+        secs = [r.batch_seconds for _, r in commits]
+        report = {
+            "mode": "drain", "emulator": emulator.kind, "load_avg_at_end": os.getloadavg(), **drain,
+            "committed": rows, "commits": len(commits), "spark_start_seconds": round(first_start - t_stream, 1),
+            "drain_seconds": round(done_at - first_start, 1),
+            "drain_events_per_s": round(rows / max(done_at - first_start, 1e-9), 1),
+            "median_batch_rows": statistics.median([r.rows_written for _, r in commits]) if commits else 0,
+            "median_batch_seconds": statistics.median(secs) if secs else None,
+            "p95_batch_seconds": round(percentile(secs, 0.95), 2) if secs else None,
+            "phase_seconds_total": {phase: round(sum(getattr(r, f"{phase}_seconds") for _, r in commits), 1)
+                                    for phase in ("pull", "decode", "write", "ack")},
+        }
+        out = REPO / "bench" / "reports" / f"ingest-drain-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.write_text(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2))
+        print(f"report: {out.relative_to(REPO)}")
+        return
     stream.start()
     # let the stream start (Spark, first commit) before traffic, so the warm-up is the stream's, not the JVM's
     time.sleep(15)
-    counter = mp.Value("q", 0)
     pub = mp.Process(target=publisher_process, args=(settings.model_dump_json(), args.rate, args.duration, counter))
     t_start = time.monotonic()
     pub.start()
+    time.sleep(args.warmup)
+    cpu_at, cpu_t = ingestion_cpu_seconds(), time.monotonic()
     pub.join()
+    cpu_used, cpu_wall = ingestion_cpu_seconds() - cpu_at, time.monotonic() - cpu_t
     published = counter.value
     t_pub_end = time.monotonic()
     # drain: wait until everything published is committed (or give up after 120 s)
@@ -132,7 +203,10 @@ def main() -> None:
     lat_max = [r.oldest_publish_to_commit_s for t, r in commits if t >= t_start + args.warmup for _ in range(max(1, r.rows_written // 100))]
     batch_secs = [r.batch_seconds for _, r in commits]
     report = {
-        "emulator": emulator.kind, "load_avg_at_end": os.getloadavg(),
+        "mode": "demo" if args.demo else "rate", "emulator": emulator.kind, "load_avg_at_end": os.getloadavg(),
+        "ingestion_cpu_seconds": round(cpu_used, 2), "cpu_window_seconds": round(cpu_wall, 1),
+        "ingestion_cores": round(cpu_used / cpu_wall, 3),
+        "cpu_ms_per_event": round(1000 * cpu_used / max(1.0, args.rate * cpu_wall), 2),
         "rate_target": args.rate, "duration_s": args.duration, "trigger_s": args.trigger, "max_batch": args.max_batch,
         "published": published, "committed_total": sum(r.rows_written for _, r in commits),
         "publish_rate_achieved": round(published / (t_pub_end - t_start), 1),

@@ -130,12 +130,20 @@ class CommitFeed:
         await self.started.wait()
         sub, upto = self.subscribe()
         try:
-            sent = upto if since is None else since
+            ahead = since is not None and (upto is None or since > upto)
+            sent = upto if since is None or ahead else since
             # the ready event carries the client's position as its id, so that a browser dropped before the
             # first commit still reconnects with a Last-Event-ID and misses nothing
             ready = {"event": "ready", "data": json.dumps({"latestCommit": upto, "resumedAfter": since})}
             yield {**ready, "id": sent} if sent else ready
-            if since is not None and upto is not None and since < upto:
+            if ahead:
+                # a position after the newest commit (a cursor from another table, a clock, or a forged id):
+                # nothing would ever follow it; say so and follow from the newest commit instead
+                yield {"event": "reset", "data": json.dumps({
+                    "latestCommit": upto, "oldestRetainedCommit": None,
+                    "detail": f"{since} is after the newest commit ({upto or 'none yet'}); reload the full state "
+                              "(GET /api/events), then follow from latestCommit"})}
+            elif since is not None and upto is not None and since < upto:
                 oldest = await run_in_threadpool(self.reader.oldest_retained_commit)
                 if oldest is not None and since < oldest:
                     # the commits in between are past the horizon: their changes cannot be replayed

@@ -22,6 +22,11 @@ if JAVA17.exists():
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
+def pytest_configure(config):
+    # the SQL endpoint (PostgreSQL metastore + Spark Thrift Server), session-scoped, for any test that asks
+    config.pluginmanager.import_plugin("obs_platform_tests.sql_fixtures")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -114,3 +114,67 @@ def test_bad_parameters_are_4xx_not_5xx(bff, params):
 def test_health_reports_the_latest_commit(bff, table):
     body = bff.get("/api/health").json()
     assert body["status"] == "ok" and body["latestCommit"] == table[2]
+
+
+@pytest.mark.parametrize("params, parameter", [
+    ({"limit": 10**9}, "limit"), ({"offset": 10**9}, "offset"),
+    ({"from": "2026-11-27T00:00:00Z", "to": "2026-11-26T00:00:00Z"}, "from"),
+])
+def test_hostile_paging_and_ranges_are_422_naming_the_parameter(bff, params, parameter):
+    response = bff.get("/api/events", params=params)
+    assert response.status_code == 422, response.text
+    assert parameter in response.text
+
+
+def test_an_offset_past_the_end_is_an_empty_page_with_the_total(bff):
+    body = bff.get("/api/events", params={"offset": 10**8}).json()
+    assert body["events"] == [] and body["total"] == 3
+
+
+def _sse_events(url: str, headers: dict, count: int, timeout: float = 20) -> list[tuple[str, str, str]]:
+    """The first ``count`` (event, id, data) of an SSE stream."""
+    out, event, ident, data = [], "", "", ""
+    with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("id:"):
+                ident = line[3:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].strip()
+            elif line == "" and event:
+                out.append((event, ident, data))
+                event, ident, data = "", "", ""
+                if len(out) >= count:
+                    return out
+    return out
+
+
+def test_a_last_event_id_from_the_future_gets_a_reset_not_a_silent_stream(bff, table):
+    _, _, second = table
+    url = str(bff.base_url) + "/api/stream"
+    events = _sse_events(url, {"Last-Event-ID": "29991231235959999"}, 2)
+    (ready, ready_id, _), (reset, _, data) = events
+    assert ready == "ready" and ready_id == second  # a reconnect resumes from the newest commit, not the future
+    assert reset == "reset" and "29991231235959999" in data and second in data
+
+
+def test_200_sse_clients_connecting_and_dropping_leave_the_bff_serving(bff, table):
+    import concurrent.futures
+
+    url = str(bff.base_url) + "/api/stream"
+
+    def connect_and_drop(i: int) -> str:
+        with httpx.stream("GET", url, timeout=30) as response:
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    return line[6:].strip()  # drop right after the first event
+        return ""
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        first_events = list(pool.map(connect_and_drop, range(200)))
+    assert first_events == ["ready"] * 200
+    body = bff.get("/api/events", params={"limit": 1}).json()
+    assert body["total"] == 3 and body["latestCommit"] == table[2]
+    assert bff.get("/api/health").json()["status"] == "ok"

@@ -31,7 +31,6 @@ from obs_platform.bus.client import ensure_topic_and_subscription, publisher, to
 from obs_platform.sdk import EventEmitter
 from obs_platform.settings import REPO_ROOT, Settings, TableType
 from obs_platform_tests.conftest import drain_into_table, free_port, wait_http
-from obs_platform_tests.sql_fixtures import sql_endpoint  # noqa: F401 - the thrift backend's server
 
 pytestmark = [pytest.mark.spark, pytest.mark.pubsub]
 

@@ -120,3 +120,27 @@ def test_prefetching_reader_hands_over_bounded_batches_and_loses_nothing_on_clos
     plain.close()
     seen = [m.data for m in first + second + rest]
     assert sorted(set(seen)) == sorted(f"m{i}".encode() for i in range(300))
+
+
+def test_adaptive_cadence_waits_for_rows_up_to_the_delay_and_hands_a_burst_over_at_once(settings):
+    """Light traffic: a batch waits until the oldest message was published commit_max_delay_seconds ago
+    (the table's staleness bound), so a quiet stream commits rarely. A burst of commit_min_rows is handed
+    over at once. Nothing at all: the pull returns empty after its idle time, so the query can stop."""
+    settings = settings.model_copy(update={"commit_min_rows": 50, "commit_max_delay_seconds": 4.0})
+    ensure_topic_and_subscription(settings)
+    reader = PubSubBatchReader(settings, prefetch=True, pull_threads=1, idle_return_s=1.0)
+    try:
+        started = time.monotonic()
+        assert reader.pull(1000) == [] and time.monotonic() - started < 5
+        publish(settings, 10, prefix="light")
+        light = reader.pull(1000)
+        waited = time.time() - min(m.publish_time.timestamp() for m in light)
+        assert len(light) == 10 and 3.5 <= waited < 9, waited
+        reader.ack(light)
+        publish(settings, 60, prefix="burst")
+        burst = reader.pull(1000)
+        waited = time.time() - min(m.publish_time.timestamp() for m in burst)
+        assert len(burst) >= 50 and waited < 3.0, (len(burst), waited)
+        reader.ack(burst)
+    finally:
+        reader.close()

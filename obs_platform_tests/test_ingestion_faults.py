@@ -17,6 +17,8 @@ from hudi import HudiTable
 from obs_platform.bus.client import ensure_topic_and_subscription, publisher, topic_path
 from obs_platform.events.codec import EventCodec, SchemaRegistry
 from obs_platform.ingestion.dead_letters import DeadLetterStore
+from obs_platform.lakehouse.table import TableSpec
+from obs_platform.maintenance.services import TableServices
 from obs_platform.query.base import EventQuery
 from obs_platform.query.embedded import EmbeddedReader
 from obs_platform.sdk import EventEmitter
@@ -74,11 +76,12 @@ class Traffic(threading.Thread):
         self.emitter.flush()
 
 
-def start_ingestion_process(settings, log_path):
-    env = {**os.environ, "OBS_HOME": str(settings.home), "OBS_TOPIC": settings.topic,
+def start_ingestion_process(settings, log_path, **env_extra):
+    env = {**os.environ, "OBS_HOME": str(settings.home), "OBS_TOPIC": settings.topic, "OBS_TABLE": settings.table,
            "OBS_SUBSCRIPTION": settings.subscription, "OBS_ACK_DEADLINE_SECONDS": str(settings.ack_deadline_seconds),
-           "OBS_TRIGGER_SECONDS": "1", "OBS_PUBSUB_PORT": str(settings.pubsub_port), "OBS_SPARK_MASTER": "local[2]",
-           "OBS_SPARK_DRIVER_MEMORY": "1g"}
+           "OBS_TRIGGER_SECONDS": "1", "OBS_COMMIT_MAX_DELAY_SECONDS": "1",
+           "OBS_PUBSUB_PORT": str(settings.pubsub_port), "OBS_SPARK_MASTER": "local[2]",
+           "OBS_SPARK_DRIVER_MEMORY": "1g", **env_extra}
     return subprocess.Popen([sys.executable, "-m", "obs_platform.ingestion"], cwd=REPO_ROOT, env=env,
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -92,29 +95,91 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-def test_kill_9_mid_batch_five_times_loses_nothing_and_doubles_nothing(settings, tmp_path):
-    """Traffic flows while the streaming process is killed with SIGKILL in the middle of a Hudi write, five
-    times, and restarted each time. In the end every stage run is in the table exactly once, in the last
-    state its producer sent."""
-    ensure_topic_and_subscription(settings)
-    traffic = Traffic(settings, rate=60, runs=400)  # 1,200 events over ~20 s... and beyond, while we kill
-    traffic.start()
-    staging = settings.home / "staging"
-    log_path = tmp_path / "ingestion.log"
-    kills = 0
-    try:
-        for _ in range(5):
-            proc = start_ingestion_process(settings, log_path)
+def write_instants(settings) -> tuple[set[str], set[str]]:
+    """(completed, inflight) data-commit instants on the timeline right now."""
+    folder = settings.table_path / ".hoodie" / "timeline"
+    completed, inflight = set(), set()
+    for name in os.listdir(folder) if folder.exists() else []:
+        if name.endswith((".deltacommit", ".commit")) and "_" in name:
+            completed.add(name.split("_")[0])
+        elif name.endswith((".deltacommit.inflight", ".commit.inflight")):
+            inflight.add(name.split(".")[0])
+    return completed, inflight - completed
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Processes still in a process group (the driver and Spark's JVM share the ingestion's)."""
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
             try:
-                wait_for(lambda: staging.exists() and any(staging.iterdir()), 90, "a micro-batch in flight")
-                os.kill(proc.pid, signal.SIGKILL)
-                kills += 1
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[2]) == pgid:
+                        alive.append(int(entry))
+            except (OSError, ValueError):
+                continue
+    return alive
+
+
+KILLS = ["inflight", "before-ack"] * 5
+
+
+@pytest.mark.timeout(1500)
+def test_kill_9_of_the_whole_ingestion_mid_commit_and_before_ack_loses_nothing(spark, settings, tmp_path,
+                                                                                  sql_endpoint):
+    """Ten kill -9s of the ingestion's whole process group (Python driver and Spark JVM) on a table that already
+    has history, with producers sending throughout: five while a Hudi commit is inflight on the timeline (seen
+    there, and still not completed after the kill), five after the commit completed but before its messages
+    were acked (inside the before-ack failpoint, the commit seen completed). In the end: every stage run
+    exactly once, in the last state its producer sent; the failed writes rolled back; both backends (hudi-rs
+    and the Spark Thrift Server) read the same table."""
+    settings = settings.model_copy(update={"table": "kill_events"})  # its own name in the shared metastore
+    ensure_topic_and_subscription(settings)
+    traffic = Traffic(settings, rate=40, runs=4000)  # ~12,000 events over ~300 s, while we kill
+    traffic.start()
+    log_path = tmp_path / "ingestion.log"
+    landed: list[tuple[str, str]] = []
+
+    def traffic_flowing() -> bool:
+        before = traffic.sent
+        time.sleep(0.3)
+        return traffic.sent > before
+
+    try:
+        history = start_ingestion_process(settings, log_path)  # the table gets history before the first kill
+        wait_for(lambda: len(write_instants(settings)[0]) >= 3, 180, "three commits of history", 0.5)
+        history.send_signal(signal.SIGTERM)
+        assert history.wait(120) == 0
+        for kind in KILLS:
+            failpoint = {"OBS_FAILPOINTS": "before-ack=4"} if kind == "before-ack" else {}
+            mark = log_path.read_text(errors="replace").count("failpoint before-ack")
+            proc = start_ingestion_process(settings, log_path, **failpoint)
+            try:
+                if kind == "inflight":
+                    known = write_instants(settings)[0]
+                    wait_for(lambda k=known: any(i not in k for i in write_instants(settings)[1]), 180,
+                             "a commit inflight on the timeline", 0.01)
+                else:
+                    wait_for(lambda m=mark: log_path.read_text(errors="replace").count("failpoint before-ack") > m,
+                             180, "a commit waiting for its ack", 0.05)
+                assert traffic_flowing(), "producers must be sending at each kill" if kind == "before-ack" else True
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
             finally:
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
-            shutil.rmtree(staging, ignore_errors=True)  # what a killed batch leaves; a restart ignores it too
-        traffic.join(300)
+            wait_for(lambda p=proc.pid: not group_alive(p), 30, "the whole process group to die", 0.2)
+            completed, inflight = write_instants(settings)
+            if kind == "inflight":
+                assert inflight, "the kill was to land while a commit was inflight"
+                landed.append((kind, max(inflight)))
+            else:
+                line = [ln for ln in log_path.read_text(errors="replace").splitlines() if "failpoint before-ack" in ln][-1]
+                instant = line.split("'commit': '")[1][:17]
+                assert instant in completed, f"the commit before the ack must be complete: {line}"
+                landed.append((kind, instant))
+            assert traffic.is_alive(), "the producers stopped before the kills did"
+        traffic.join(600)
         assert not traffic.is_alive()
         final = start_ingestion_process(settings, log_path)
         try:
@@ -123,18 +188,35 @@ def test_kill_9_mid_batch_five_times_loses_nothing_and_doubles_nothing(settings,
                 got = {e["eventId"]: (e["status"], e["lastUpdatedAt"]) for e in page.events}
                 return got == traffic.expected
 
-            wait_for(converged, 240, "the table to hold every event's last state", interval=1.0)
+            wait_for(converged, 300, "the table to hold every event's last state", interval=1.0)
         finally:
             final.send_signal(signal.SIGTERM)
             final.wait(120)
     except Exception:
-        print(log_path.read_text()[-5000:])
+        print(log_path.read_text(errors="replace")[-5000:])
         raise
-    assert kills == 5
+    assert [k for k, _ in landed] == KILLS and len({i for _, i in landed}) == len(KILLS)
+    assert final.returncode == 0, "graceful stop on SIGTERM"
     rows = table_rows(settings)
     keys = [r["eventId"] for r in rows]
-    assert len(keys) == len(set(keys)) == 400, "a record key is stored twice"
-    assert final.returncode == 0, "graceful stop on SIGTERM"
+    assert len(keys) == len(set(keys)) == 4000, "a record key is stored twice, or one is missing"
+    # the killed commits are failed writes: the cleaner's rollback (lazy policy) removes them
+    assert {i for k, i in landed if k == "inflight"} <= write_instants(settings)[1]
+    TableServices(spark, TableSpec.from_settings(settings)).clean()
+    assert write_instants(settings)[1] == set(), "failed writes left inflight after cleaning"
+    assert {e["eventId"]: (e["status"], e["lastUpdatedAt"]) for e in
+            EmbeddedReader(settings.table_uri).events(EventQuery(limit=10_000)).events} == traffic.expected
+    sql_endpoint.sync(settings)
+    conn = sql_endpoint.server.connect()
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT count(1), count(DISTINCT eventId), sum(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END) "
+                       f"FROM {settings.database}.{settings.table}")
+        count, distinct, failed = cursor.fetchall()[0]
+    finally:
+        conn.close()
+    assert count == distinct == 4000
+    assert failed == sum(1 for status, _ in traffic.expected.values() if status == "FAILED")
 
 
 def test_1000_hostile_messages_go_to_dead_letters_and_good_ones_land(spark, settings):
@@ -176,6 +258,45 @@ def test_1000_hostile_messages_go_to_dead_letters_and_good_ones_land(spark, sett
     assert set(reasons) <= {"bad_header", "unknown_schema", "corrupt_body", "invalid_value"}
     assert reasons["invalid_value"] == 200 and reasons["unknown_schema"] >= 200
     assert all(store.pending().column("detail").to_pylist())
+
+
+def test_unlucky_but_well_formed_messages_are_dead_letters_and_nothing_stored_changes(spark, settings):
+    """A lastUpdatedAt a year ahead (it would win every later merge and freeze the stage run), a message of
+    several MB, an attributes map with thousands of entries and an eventId of 100k characters: each is a dead
+    letter with its reason, kept whole; the stage run already stored keeps its state, and later states still
+    move it."""
+    ensure_topic_and_subscription(settings)
+    v2 = SchemaRegistry().latest
+    emitter = EventEmitter.from_settings(settings)
+    emitter.emit(_event("run-1", status="RUNNING", lastUpdatedAt=T0 + timedelta(minutes=1)))
+    emitter.flush()
+    drain_into_table(spark, settings)
+    future = datetime.now(UTC) + timedelta(days=365)
+    hostile = {
+        "future_timestamp": _raw(v2, _v2(_event("run-1", status="FAILED", lastUpdatedAt=future))),
+        "too_large": _raw(v2, _v2(_event("run-2", errorMessage="x" * (3 * 1024 * 1024)))),
+        "invalid_value": _raw(v2, _v2(_event("run-3", attributes={f"k{i}": "v" for i in range(5000)}))),
+        "invalid_value ": _raw(v2, _v2(_event("r" * 100_000))),
+    }
+    pub = publisher(settings)
+    for data in hostile.values():
+        pub.publish(topic_path(settings), data).result(30)
+    emitter.emit(_event("run-1", status="COMPLETED", lastUpdatedAt=T0 + timedelta(minutes=2)))
+    emitter.flush()
+    reports = drain_into_table(spark, settings)
+    assert sum(r.dead_letters for r in reports) == 4
+    store = DeadLetterStore(settings.dead_letter_path)
+    pending = store.pending().to_pylist()
+    assert sorted(d["reason"] for d in pending) == sorted(k.strip() for k in hostile)
+    assert sorted(len(d["data"]) for d in pending) == sorted(len(v) for v in hostile.values())  # kept whole
+    assert all(d["detail"] for d in pending)
+    rows = table_rows(settings)
+    assert [(r["eventId"], r["status"]) for r in rows] == [("run-1", "COMPLETED")]
+
+
+def _v2(event):
+    return {"processedRecordCount": None, "sourceRecordCount": None, "errorMessage": None,
+            "dataQualityScore": None, "attributes": {}, **event}
 
 
 def test_dead_letter_replay_lands_once_the_cause_is_fixed(spark, settings, tmp_path):

@@ -17,6 +17,7 @@ from obs_platform.maintenance.services import TableServices
 from obs_platform.query.base import EventQuery
 from obs_platform.query.embedded import EmbeddedReader
 from obs_platform.sdk import EventEmitter
+from obs_platform.settings import IndexType, TableType
 from obs_platform_tests.conftest import drain_into_table
 from obs_platform_tests.test_ingestion_faults import Traffic, start_ingestion_process, wait_for
 
@@ -53,6 +54,7 @@ def snapshot(settings, as_of: str | None = None) -> dict[str, tuple]:
 
 
 def test_clustering_merges_small_files_and_rows_are_unchanged(spark, settings):
+    settings = settings.model_copy(update={"table_type": TableType.COPY_ON_WRITE, "table_index": IndexType.SIMPLE})
     write_commits(spark, settings, commits=4, keys=30, new_keys=True)
     before_rows = snapshot(settings)
     services = TableServices(spark, TableSpec.from_settings(settings))
@@ -65,6 +67,32 @@ def test_clustering_merges_small_files_and_rows_are_unchanged(spark, settings):
     meta = run.metadata()
     assert meta["live_files_before"] == run.before.live_files and meta["instants"]
     assert any(action == "replacecommit" for _, _, action in completed_instants(settings.table_path))
+
+
+def test_compaction_merges_log_files_and_every_read_is_unchanged(spark, settings):
+    """Merge-on-read (the default): 4 commits update 30 keys over 3 days, so each day's bucket file groups
+    carry log files; compaction merges them into new base files. Snapshot, the BFF's view, time travel to an
+    older commit and "what changed since" answer exactly as before."""
+    instants = write_commits(spark, settings, commits=4, keys=30)
+    reader = EmbeddedReader(settings.table_uri)
+    before_rows = snapshot(settings)
+    before_view = reader.events(EventQuery(limit=100)).events
+    at_second = snapshot(settings, instants[1])
+    assert {v for v in before_rows.values()} == {("RUNNING", 3)} and len(before_rows) == 30
+    run = TableServices(spark, TableSpec.from_settings(settings)).optimize()
+    assert run.service == "compaction" and run.details["file_slices_compacted"] > 0
+    assert run.before.live_log_files > 0 and run.after.live_log_files == 0
+    assert run.after.live_files == run.before.live_files  # same file groups (buckets), new base files
+    meta = run.metadata()
+    assert meta["log_files_before"] == run.before.live_log_files and meta["log_files_after"] == 0
+    assert any(action == "commit" for _, _, action in completed_instants(settings.table_path))
+    assert snapshot(settings) == before_rows
+    assert snapshot(settings, instants[1]) == at_second == {k: ("RUNNING", 1) for k in before_rows}
+    assert EmbeddedReader(settings.table_uri).events(EventQuery(limit=100)).events == before_view
+    reader.refresh()  # a view that lived through the compaction
+    assert reader.events(EventQuery(limit=100)).events == before_view
+    assert reader.incremental(instants[-1], EventQuery(limit=100)).total == 0
+    assert reader.events(EventQuery(limit=100), as_of=instants[1]).total == 30
 
 
 def test_cleaning_keeps_exactly_the_horizon_and_a_savepoint_survives(spark, settings):

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Query
 
 from bff.models import ErrorBody, Status
+from obs_platform.errors import InvalidInput
 from obs_platform.query.base import parse_time
 
 Limit = Annotated[int, Query(ge=1, le=10_000, description="Page size.")]
@@ -27,5 +28,8 @@ NOT_FOUND = {404: {"model": ErrorBody, "description": "Not found; the answer nam
 
 
 def time_range(from_: str | None, to: str | None) -> tuple[datetime | None, datetime | None]:
-    return (parse_time(from_, "from") if from_ is not None else None,
-            parse_time(to, "to") if to is not None else None)
+    start = parse_time(from_, "from") if from_ is not None else None
+    end = parse_time(to, "to") if to is not None else None
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("from", f"from ({start.isoformat()}) is after to ({end.isoformat()}): an empty range")
+    return start, end

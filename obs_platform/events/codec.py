@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,14 @@ def crc64_avro(data: bytes) -> int:
     for byte in data:
         fp = (fp >> 8) ^ _CRC64_TABLE[(fp ^ byte) & 0xFF]
     return fp
+
+
+# Limits a well-behaved producer never meets; past them a message is a dead letter with the reason in brackets.
+MAX_MESSAGE_BYTES = 256 * 1024          # [too_large] a PipelineEvent is ~120 bytes; Pub/Sub allows 10 MB
+MAX_ATTRIBUTES = 256                    # [invalid_value] entries in the v2 attributes map
+MAX_KEY_CHARS = 1024                    # [invalid_value] eventId, correlationId, pipelineName, stageName
+MAX_TEXT_CHARS = 64 * 1024              # [invalid_value] errorMessage, an attribute's key or value
+MAX_FUTURE_SKEW_MS = 15 * 60 * 1000     # [future_timestamp] a clock this far ahead would win every merge forever
 
 
 class DecodeError(ValueError):
@@ -146,8 +155,10 @@ class EventCodec:
             raise DecodeError("schema_mismatch", f"event does not match schema v{self.writer.version}: {exc}") from exc
         return buf.getvalue()
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def decode(self, data: bytes, now_ms: int | None = None) -> dict[str, Any]:
         """Decode one message to a dict in the reader schema's shape, or raise DecodeError."""
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise DecodeError("too_large", f"{len(data):,} bytes; a PipelineEvent may take {MAX_MESSAGE_BYTES:,}")
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise DecodeError("bad_header", f"not Avro single-object encoded (first bytes {data[:4].hex()!r})")
         writer = self.registry.by_fingerprint(data[2:HEADER_LEN])
@@ -164,6 +175,9 @@ class EventCodec:
         problem = semantic_problem(record)
         if problem:
             raise DecodeError("invalid_value", problem)
+        future = future_problem(record, now_ms if now_ms is not None else int(time.time() * 1000))
+        if future:
+            raise DecodeError("future_timestamp", future)
         record["schemaVersion"] = writer.version
         return record
 
@@ -184,4 +198,33 @@ def semantic_problem(record: Mapping[str, Any]) -> str | None:
     score = record.get("dataQualityScore")
     if score is not None and not 0.0 <= score <= 1.0:
         return f"dataQualityScore {score} is outside 0.0..1.0"
+    for key in ("eventId", "correlationId", "pipelineName", "stageName"):
+        value = record.get(key)
+        if isinstance(value, str) and len(value) > MAX_KEY_CHARS:
+            return f"{key} has {len(value):,} characters; at most {MAX_KEY_CHARS:,}"
+    error = record.get("errorMessage")
+    if isinstance(error, str) and len(error) > MAX_TEXT_CHARS:
+        return f"errorMessage has {len(error):,} characters; at most {MAX_TEXT_CHARS:,}"
+    attributes = record.get("attributes") or {}
+    if len(attributes) > MAX_ATTRIBUTES:
+        return f"attributes has {len(attributes):,} entries; at most {MAX_ATTRIBUTES}"
+    if any(len(k) > MAX_TEXT_CHARS or len(v or "") > MAX_TEXT_CHARS for k, v in attributes.items()):
+        return f"an attribute key or value has more than {MAX_TEXT_CHARS:,} characters"
+    return None
+
+
+def _millis(value) -> int | None:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return value if isinstance(value, int) else None
+
+
+def future_problem(record: Mapping[str, Any], now_ms: int) -> str | None:
+    """A state stamped far ahead of the clock would win every later merge (newest lastUpdatedAt wins) and
+    freeze its stage run; None when both timestamps are at most MAX_FUTURE_SKEW_MS ahead of ``now_ms``."""
+    for key in ("lastUpdatedAt", "eventTimestamp"):
+        value = _millis(record.get(key))
+        if value is not None and value > now_ms + MAX_FUTURE_SKEW_MS:
+            ahead = (value - now_ms) / 1000
+            return f"{key} is {ahead:,.0f} s ahead of the ingestion's clock (at most {MAX_FUTURE_SKEW_MS // 1000} s)"
     return None

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from obs_platform import failpoints
 from obs_platform.events.codec import EventCodec, SchemaRegistry
 from obs_platform.ingestion.batch import decode_batch
 from obs_platform.ingestion.dead_letters import DeadLetterStore
@@ -104,6 +105,7 @@ class MicroBatchWriter:
                 commit = self.table.upsert(decoded.rows, batch_id)
         instant = commit.instant if commit else None
         written = time.monotonic()
+        failpoints.pause("before-ack", batch=batch_id, commit=instant)  # crash tests only (OBS_FAILPOINTS)
         self.reader.ack(messages)
         self.batches += 1
         now_ms = time.time() * 1000
