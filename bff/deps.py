@@ -6,7 +6,7 @@ import hmac
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bff.config import BffSettings, get_bff_settings
@@ -45,14 +45,6 @@ def require_token(bff: BffSettingsDep,
     """With OBS_BFF_TOKEN set, the request must carry ``Authorization: Bearer <token>``."""
     if bff.token is not None:
         _check(bff.token.get_secret_value(), credentials.credentials if credentials else None)
-
-
-def require_token_or_query(request: Request, bff: BffSettingsDep,
-                           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """As ``require_token``, or ``?token=`` (a browser's EventSource cannot set headers)."""
-    if bff.token is not None:
-        offered = credentials.credentials if credentials else request.query_params.get("token")
-        _check(bff.token.get_secret_value(), offered)
 
 
 Authenticated = [Depends(require_token)]

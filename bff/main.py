@@ -42,7 +42,8 @@ def create_app() -> FastAPI:
         description="Pipeline events from the Hudi table: full load with filters, incremental since a commit, "
                     "time travel, the moment an event failed, batch journeys, the commit timeline, stats, dead "
                     "letters, table maintenance, and a live SSE stream. With OBS_BFF_TOKEN set, every route but "
-                    "/api/health needs `Authorization: Bearer <token>` (/api/stream also takes `?token=`).",
+                    "/api/health needs `Authorization: Bearer <token>` (never a query parameter: no secret in a URL; the "
+                    "dashboard's browser reaches the BFF through the dashboard server, which adds it).",
         lifespan=lifespan,
     )
     app.add_middleware(

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     trigger_seconds: float = Field(default=1.0, gt=0, description="Micro-batch trigger interval (the "
                                    "shortest time between two commits when a backlog waits).")
     commit_max_delay_seconds: float = Field(
-        default=8.0, ge=0,
+        default=10.0, ge=0,
         description="Adaptive cadence: with light traffic a commit waits for rows up to this long after the "
                     "oldest waiting message was published (the table's staleness bound, on top of the commit).",
     )

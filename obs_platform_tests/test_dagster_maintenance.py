@@ -35,14 +35,14 @@ def test_decisions_are_plain_functions():
 
 def test_maintenance_assets_materialize_with_what_they_did(spark, settings):
     settings = settings.model_copy(update={"time_travel_horizon_commits": 2})
-    write_commits(spark, settings, commits=4, keys=12, new_keys=True)
+    write_commits(spark, settings, commits=4, keys=12)  # merge-on-read: commits 2-4 append log files
     platform = PlatformSettings(home=str(settings.home))
     os.environ["OBS_TIME_TRAVEL_HORIZON_COMMITS"] = "2"
     try:
         by_key = {}
         with DagsterInstance.ephemeral() as instance:
-            # compaction first; its replaced files become cleanable once the replacecommit falls out of the
-            # horizon (2 commits), so two more commits land before cleaning.
+            # compaction first; the file slices it replaced become cleanable once it falls out of the horizon
+            # (2 commits), so two more commits land before cleaning.
             for selection in (["table_compaction"], ["table_cleaning", "timeline_archival"]):
                 if selection[0] == "table_cleaning":
                     write_commits(spark, settings, commits=2, keys=3)
@@ -57,8 +57,9 @@ def test_maintenance_assets_materialize_with_what_they_did(spark, settings):
     finally:
         del os.environ["OBS_TIME_TRAVEL_HORIZON_COMMITS"]
     compaction = by_key[AssetKey("table_compaction")]
-    assert compaction["service"] == "clustering"
-    assert compaction["live_files_before"] == 12 and compaction["live_files_after"] == 3
+    assert compaction["service"] == "compaction" and compaction["file_slices_compacted"] > 0
+    assert compaction["log_files_before"] > 0 and compaction["log_files_after"] == 0
+    assert compaction["live_files_after"] == compaction["live_files_before"]  # the same buckets, new base files
     assert compaction["instants"] and compaction["duration_seconds"] > 0
     cleaning = by_key[AssetKey("table_cleaning")]
     assert cleaning["files_deleted"] > 0 and cleaning["bytes_freed"] > 0
@@ -67,19 +68,21 @@ def test_maintenance_assets_materialize_with_what_they_did(spark, settings):
 
 
 def test_sensors_decide_from_the_real_table(spark, settings):
-    write_commits(spark, settings, commits=3, keys=6, new_keys=True)
+    write_commits(spark, settings, commits=3, keys=6)  # commits 2 and 3 append a log file to each file group
     platform = PlatformSettings(home=str(settings.home))
-    os.environ["OBS_SMALL_FILE_THRESHOLD"] = "2"
+    quiet = small_files_sensor(build_sensor_context(resources={"platform": platform}))
+    assert "log files in one file group <= threshold 120" in quiet.skip_message
+    os.environ["OBS_COMPACTION_LOG_FILES_THRESHOLD"] = "1"
     try:
         result = small_files_sensor(build_sensor_context(resources={"platform": platform}))
     finally:
-        del os.environ["OBS_SMALL_FILE_THRESHOLD"]
-    assert result.run_key.startswith("small-files-")
+        del os.environ["OBS_COMPACTION_LOG_FILES_THRESHOLD"]
+    assert result.run_key.startswith("log-files-")
 
     first = failure_savepoint_sensor(build_sensor_context(resources={"platform": platform}))
     cursor = first.cursor
     assert cursor and not first.run_requests  # starts watching from the newest commit
-    instants = write_commits(spark, settings, commits=1, keys=2, failed_at=0)
+    instants = write_commits(spark, settings, commits=1, keys=2, failed_at=0, new_keys=True)
     second = failure_savepoint_sensor(build_sensor_context(cursor=cursor, resources={"platform": platform}))
     assert len(second.run_requests) == 1
     config = second.run_requests[0].run_config["ops"]["failure_savepoints"]["config"]

@@ -54,7 +54,7 @@ def daemon_ticked(url: str, daemon: Service) -> bool:
     ticks = sensor_ticks(url, "ingestion_keepalive", limit=1)
     if ticks and ticks[0]["status"] == "FAILURE":
         raise ServiceFailed(daemon, f"failed to evaluate the keepalive sensor: {ticks[0]['error']['message']}")
-    return bool(ticks)
+    return bool(ticks) and ticks[0]["status"] != "STARTED"
 
 
 def start_platform(settings: Settings, services: list[Service], stopping) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
-from bff.deps import BffSettingsDep, require_token_or_query
+from bff.deps import Authenticated, BffSettingsDep
 from bff.routers.params import ERRORS
 from obs_platform.query.base import parse_instant
 
-router = APIRouter(prefix="/api", tags=["stream"], dependencies=[Depends(require_token_or_query)])
+router = APIRouter(prefix="/api", tags=["stream"], dependencies=Authenticated)
 
 STREAM_DOC = {
     200: {"description": "text/event-stream. `event: ready` once (id: the position the stream starts after; data: "
@@ -30,7 +30,6 @@ async def stream(
     since: Annotated[str | None, Query(max_length=40, description="Resume after this commit instant.")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40,
                                                 description="Set by EventSource on reconnect; wins over `since`.")] = None,
-    token: Annotated[str | None, Query(max_length=500, description="The bearer token, for EventSource.")] = None,
 ) -> EventSourceResponse:
     """Each new commit's changed rows, pushed as it lands. Every commit after `since`/`Last-Event-ID` arrives
     exactly once, in order; without either, the stream starts at the newest commit."""

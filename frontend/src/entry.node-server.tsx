@@ -8,10 +8,12 @@
  *   OBS_BFF_URL         BFF as this server reaches it          (default http://127.0.0.1:8080)
  *   OBS_BFF_PUBLIC_URL  BFF as the operator's browser reaches it (default OBS_BFF_URL)
  *   OBS_DAGSTER_URL     Dagster webserver, linked from the page (default http://127.0.0.1:3000)
+ *   OBS_BFF_TOKEN       the BFF's bearer token, when its auth is on: pages send it server-side, and the
+ *                       browser reaches the BFF through this server's /bff proxy (see bff-proxy.ts)
  *
  * Responses are compressed (br or gzip, as the browser accepts) when their type is compressible: HTML,
- * JS, CSS, JSON, SVG. Never text/event-stream (this server streams none; the browser reads the BFF's
- * stream directly, but the rule stands so a future proxy route cannot be buffered by the compressor).
+ * JS, CSS, JSON, SVG. Never text/event-stream (the /bff proxy streams the BFF's SSE through: a compressor
+ * would hold it back until a buffer fills).
  */
 import { createQwikCity } from "@builder.io/qwik-city/middleware/node";
 import compression from "compression";
@@ -20,10 +22,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { fileURLToPath } from "node:url";
 import { constants as zlibConstants } from "node:zlib";
 import render from "./entry.ssr";
+import { proxy, proxyConfig, sessionCookie } from "./bff-proxy";
 
 const HOST = process.env.OBS_DASHBOARD_HOST?.trim() || "127.0.0.1";
 const PORT = parsePort(process.env.OBS_DASHBOARD_PORT, 3001);
 const SHUTDOWN_GRACE_MS = 5000;
+const PROXY = proxyConfig(process.env);
 
 /** Content-hashed build output: cache forever. Anything else in dist/ (favicon, robots): briefly. */
 const IMMUTABLE = "public, max-age=31536000, immutable";
@@ -89,6 +93,7 @@ function flushEachWrite(res: ServerResponse) {
 }
 
 function serve(req: IncomingMessage, res: ServerResponse) {
+  if (PROXY && proxy(PROXY, req, res)) return;
   const pathname = (req.url ?? "/").split("?", 1)[0];
   const hashed = pathname.startsWith("/build/") || pathname.startsWith("/assets/");
   // staticFile() serves it if it is a known static path; otherwise it calls next() untouched
@@ -102,6 +107,7 @@ function serve(req: IncomingMessage, res: ServerResponse) {
       return;
     }
     flushEachWrite(res);
+    if (PROXY) res.setHeader("Set-Cookie", sessionCookie(PROXY)); // the browser's pass to the /bff proxy
     router(req, res, (routeErr?: unknown) => {
       if (routeErr) {
         fail(res, 500, "Internal Server Error");

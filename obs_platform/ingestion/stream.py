@@ -134,6 +134,10 @@ def start_stream(spark, settings: Settings, writer: MicroBatchWriter):
     The ``rate-micro-batch`` source yields one tick row per batch; it is the query's clock, and the batch's
     data comes from Pub/Sub through ``writer`` (see pubsub_reader's docstring for why).
     """
+    # a batch that waits for rows (adaptive cadence) outlasts the trigger by design: not worth a warning each time
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor", jvm.org.apache.logging.log4j.Level.ERROR)
     ticks = spark.readStream.format("rate-micro-batch").option("rowsPerBatch", 1).load()
     checkpoint = Path(settings.checkpoint_path)
     checkpoint.mkdir(parents=True, exist_ok=True)

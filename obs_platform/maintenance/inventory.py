@@ -63,7 +63,7 @@ def scan(table_path: Path, small_file_bytes: int = SMALL_FILE_BYTES) -> TableInv
             count = len(file_slice.log_file_names)
             logs += count
             most_logs = max(most_logs, count)
-            log_bytes += max(0, file_slice.total_size_bytes - file_slice.base_file_size)
+            log_bytes += max(0, file_slice.total_size_bytes() - file_slice.base_file_size)
             if not file_slice.base_file_name:  # a log-only slice (merge-on-read, before compaction)
                 continue
             live_files += 1

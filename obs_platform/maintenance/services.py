@@ -24,11 +24,17 @@ from pathlib import Path
 
 from obs_platform.lakehouse.table import TableSpec
 from obs_platform.maintenance.inventory import TableInventory, scan
-from obs_platform.settings import TableType
+from obs_platform.settings import IndexType, TableType
 
 log = logging.getLogger(__name__)
 _INSTANT = re.compile(r"^\d{17}$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# Compaction is planned when this asset runs (the schedule and the log-file sensor decide when), not after
+# Hudi's default of 5 delta commits: every file slice with log files is compacted.
+COMPACT_EVERY_TIME = {"hoodie.compact.inline.trigger.strategy": "NUM_COMMITS",
+                      "hoodie.compact.inline.max.delta.commits": "1"}
 
 
 class MaintenanceError(RuntimeError):
@@ -127,6 +133,9 @@ class TableServices:
         return self.cluster(target_file_bytes)
 
     def cluster(self, target_file_bytes: int = 128 * 1024 * 1024) -> ServiceRun:
+        if self.spec.index is IndexType.BUCKET:
+            raise MaintenanceError("clustering rewrites file groups, which a bucket-indexed table fixes per bucket "
+                                   "(Hudi refuses it); its file sizes come from OBS_TABLE_BUCKETS and compaction")
         small = self.small_file_bytes or 8 * 1024 * 1024
         options = self._options({
             "hoodie.clustering.plan.strategy.small.file.limit": str(small),
@@ -149,7 +158,7 @@ class TableServices:
         def body():
             rows = self.spark.sql(
                 f"CALL run_compaction(op => 'scheduleAndExecute', path => {_q(str(self.path))}, "
-                f"options => {_q(self._options())})"
+                f"options => {_q(self._options(COMPACT_EVERY_TIME))})"
             ).collect()
             return [r["timestamp"] for r in rows], {"file_slices_compacted": sum(r["operation_size"] or 0 for r in rows)}
 

@@ -21,8 +21,32 @@ export function serverBffUrl(env: EnvGetter): string {
   return trimSlash(env.get("OBS_BFF_URL")?.trim() || DEFAULT_BFF_URL);
 }
 
-/** OBS_BFF_PUBLIC_URL: where the operator's browser reaches the BFF (defaults to OBS_BFF_URL). */
+/** OBS_BFF_TOKEN: the BFF's bearer token. It stays on this server: never rendered, never sent to a browser. */
+export function bffToken(env: EnvGetter): string | null {
+  return env.get("OBS_BFF_TOKEN")?.trim() || null;
+}
+
+/** Where this server calls the BFF, with its credentials. */
+export interface BffTarget {
+  url: string;
+  headers: Record<string, string>;
+}
+
+export function serverBff(env: EnvGetter): BffTarget {
+  const token = bffToken(env);
+  return { url: serverBffUrl(env), headers: token ? { authorization: `Bearer ${token}` } : {} };
+}
+
+/** Where the browser proxies to the BFF when auth is on: this server's own origin (see entry.node-server). */
+export const BROWSER_PROXY_PATH = "/bff";
+
+/**
+ * OBS_BFF_PUBLIC_URL: where the operator's browser reaches the BFF (defaults to OBS_BFF_URL). With
+ * OBS_BFF_TOKEN set, the browser goes through this server's same-origin proxy instead, which adds the token;
+ * the browser holds only an HttpOnly cookie, never the token.
+ */
 export function publicBffUrl(env: EnvGetter): string {
+  if (bffToken(env)) return BROWSER_PROXY_PATH;
   return trimSlash(env.get("OBS_BFF_PUBLIC_URL")?.trim() || serverBffUrl(env));
 }
 
@@ -69,11 +93,12 @@ function queryString(query?: Query): string {
 }
 
 /** GET {base}{path}?{query} as JSON. Throws BffError on any failure, with the BFF's `detail` when it gave one. */
-export async function getJson<T>(base: string, path: string, query?: Query): Promise<T> {
+export async function getJson<T>(target: BffTarget | string, path: string, query?: Query): Promise<T> {
+  const { url: base, headers } = typeof target === "string" ? { url: target, headers: {} } : target;
   const url = `${base}${path}${queryString(query)}`;
   let res: Response;
   try {
-    res = await fetch(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(BFF_TIMEOUT_MS) });
+    res = await fetch(url, { headers: { accept: "application/json", ...headers }, signal: AbortSignal.timeout(BFF_TIMEOUT_MS) });
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).name ?? String(e);
@@ -101,18 +126,18 @@ export async function getJson<T>(base: string, path: string, query?: Query): Pro
 }
 
 /** GET /api/events, newest first. */
-export async function fetchEvents(base: string, query: Query): Promise<EventsResponse> {
+export async function fetchEvents(base: BffTarget | string, query: Query): Promise<EventsResponse> {
   return parseEventsResponse(await getJson<unknown>(base, "/api/events", query));
 }
 
-export const fetchCommits = (base: string, limit: number) => getJson<CommitList>(base, "/api/commits", { limit });
-export const fetchStats = (base: string, query: Query) => getJson<Stats>(base, "/api/stats", query);
-export const fetchMaintenance = (base: string) => getJson<Maintenance>(base, "/api/maintenance");
-export const fetchDeadLetters = (base: string, limit: number) =>
+export const fetchCommits = (base: BffTarget | string, limit: number) => getJson<CommitList>(base, "/api/commits", { limit });
+export const fetchStats = (base: BffTarget | string, query: Query) => getJson<Stats>(base, "/api/stats", query);
+export const fetchMaintenance = (base: BffTarget | string) => getJson<Maintenance>(base, "/api/maintenance");
+export const fetchDeadLetters = (base: BffTarget | string, limit: number) =>
   getJson<DeadLetterList>(base, "/api/dead-letters", { limit });
-export const fetchAtFailure = (base: string, eventId: string, limit: number) =>
+export const fetchAtFailure = (base: BffTarget | string, eventId: string, limit: number) =>
   getJson<EventAtFailure>(base, `/api/events/${encodeURIComponent(eventId)}/at-failure`, { limit });
-export const fetchJourney = (base: string, correlationId: string) =>
+export const fetchJourney = (base: BffTarget | string, correlationId: string) =>
   getJson<Journey>(base, `/api/correlations/${encodeURIComponent(correlationId)}`);
 
 /** Settles a call into {ok, value} | {ok: false, error} so one failing panel never breaks the page. */

@@ -1128,8 +1128,6 @@ export interface operations {
             query?: {
                 /** @description Resume after this commit instant. */
                 since?: string | null;
-                /** @description The bearer token, for EventSource. */
-                token?: string | null;
             };
             header?: {
                 /** @description Set by EventSource on reconnect; wins over `since`. */

@@ -1,7 +1,7 @@
 import { component$, untrack } from "@builder.io/qwik";
 import { routeLoader$, type DocumentHead, type RequestHandler } from "@builder.io/qwik-city";
 import {
-  dagsterUrl, fetchCommits, fetchDeadLetters, fetchEvents, fetchMaintenance, fetchStats, publicBffUrl, serverBffUrl,
+  dagsterUrl, fetchCommits, fetchDeadLetters, fetchEvents, fetchMaintenance, fetchStats, publicBffUrl, serverBff,
   settle, type Outcome,
 } from "../api/bff";
 import type { CommitList, DeadLetterList, EventsResponse, Maintenance, Stats } from "../api/types";
@@ -55,7 +55,8 @@ interface Dashboard {
  * The response starts once the timeline's calls (events, commits) are answered. */
 export const useDashboard = routeLoader$<Dashboard>(async ({ env, url, headers }) => {
   const filters = parseFilters(url.searchParams);
-  const bffUrl = serverBffUrl(env);
+  const bff = serverBff(env);
+  const bffUrl = bff.url;
   const filterParams = bffFilterParams(filters);
   const eventsQuery = new URLSearchParams(filterParams);
   eventsQuery.set("limit", String(Math.min(FIRST_ROWS, filters.limit)));
@@ -66,13 +67,13 @@ export const useDashboard = routeLoader$<Dashboard>(async ({ env, url, headers }
   for (const p of filters.pipelines) statsQuery.append("pipeline", p);
   const started = performance.now();
   const panels = Promise.all([
-    settle(fetchStats(bffUrl, statsQuery)),
-    settle(fetchMaintenance(bffUrl)),
-    settle(fetchDeadLetters(bffUrl, DEAD_LETTERS_SHOWN)),
+    settle(fetchStats(bff, statsQuery)),
+    settle(fetchMaintenance(bff)),
+    settle(fetchDeadLetters(bff, DEAD_LETTERS_SHOWN)),
   ]).then(([stats, maintenance, deadLetters]) => ({ stats, maintenance, deadLetters }));
   const [events, commits] = await Promise.all([
-    settle(fetchEvents(bffUrl, eventsQuery)),
-    settle(fetchCommits(bffUrl, COMMITS_FOR_SLIDER)),
+    settle(fetchEvents(bff, eventsQuery)),
+    settle(fetchCommits(bff, COMMITS_FOR_SLIDER)),
   ]);
   // the BFF's share of the time to the first byte, for the browser's devtools and bench/dashboard
   headers.set("Server-Timing", `bff;dur=${(performance.now() - started).toFixed(1)};desc="BFF: events, commits"`);

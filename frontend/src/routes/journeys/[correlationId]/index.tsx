@@ -5,7 +5,7 @@
  */
 import { component$, untrack } from "@builder.io/qwik";
 import { routeLoader$, type DocumentHead, type RequestHandler } from "@builder.io/qwik-city";
-import { fetchJourney, serverBffUrl, settle, type Outcome } from "../../../api/bff";
+import { fetchJourney, serverBff, settle, type Outcome } from "../../../api/bff";
 import type { Journey, JourneyStep } from "../../../api/types";
 import { formatCount, formatTimestamp, statusClass } from "../../../lib/format";
 import { atFailureHref } from "../../../lib/row-model";
@@ -15,7 +15,7 @@ export const onGet: RequestHandler = ({ cacheControl }) => {
 };
 
 export const useJourney = routeLoader$<{ id: string; journey: Outcome<Journey> }>(async ({ env, params, status }) => {
-  const journey = await settle(fetchJourney(serverBffUrl(env), params.correlationId));
+  const journey = await settle(fetchJourney(serverBff(env), params.correlationId));
   if (!journey.ok) status(journey.status === 404 ? 404 : journey.status === 422 ? 422 : 502);
   return { id: params.correlationId, journey };
 });

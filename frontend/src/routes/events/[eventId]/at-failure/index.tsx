@@ -4,7 +4,7 @@
  */
 import { component$, untrack } from "@builder.io/qwik";
 import { routeLoader$, type DocumentHead, type RequestHandler } from "@builder.io/qwik-city";
-import { fetchAtFailure, serverBffUrl, settle, type Outcome } from "../../../../api/bff";
+import { fetchAtFailure, serverBff, settle, type Outcome } from "../../../../api/bff";
 import type { EventAtFailure, PipelineEvent } from "../../../../api/types";
 import { formatCount, formatInstant, formatTimestamp, statusClass } from "../../../../lib/format";
 import { journeyHref } from "../../../../lib/row-model";
@@ -16,7 +16,7 @@ export const onGet: RequestHandler = ({ cacheControl }) => {
 };
 
 export const useAtFailure = routeLoader$<{ id: string; at: Outcome<EventAtFailure> }>(async ({ env, params, status }) => {
-  const at = await settle(fetchAtFailure(serverBffUrl(env), params.eventId, ROWS));
+  const at = await settle(fetchAtFailure(serverBff(env), params.eventId, ROWS));
   if (!at.ok) status(at.status === 404 || at.status === 409 || at.status === 422 ? at.status : 502);
   return { id: params.eventId, at };
 });
