@@ -9,9 +9,7 @@ refuses; without the token the BFF refuses.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.error
 from urllib.request import Request, urlopen
 
@@ -19,15 +17,13 @@ import pytest
 
 from obs_platform.bus.client import ensure_topic_and_subscription
 from obs_platform.sdk import EventEmitter
-from obs_platform.settings import REPO_ROOT, Settings
-from obs_platform_tests.conftest import free_port, wait_http
+from obs_platform.settings import Settings
 from obs_platform_tests.test_dashboard_browser import (
-    CHROMIUM,
     DRIVER,
     FRONTEND,
-    SERVER,
     browser,
     commit,
+    dashboard_stack,
     emit,
     ids,
 )
@@ -40,8 +36,6 @@ TOKEN = "owner-secret-7f3a9c"
 @pytest.fixture(scope="module")
 def authed(tmp_path_factory, emulator, spark):
     """One commit (a1 RUNNING, b2 FAILED), a BFF and a dashboard both run with OBS_BFF_TOKEN, logs to files."""
-    if not SERVER.exists() or not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("the dashboard is not built (`make frontend`) or Chromium is missing (`make chromium`)")
     home = tmp_path_factory.mktemp("auth")
     host, port = emulator.split(":")
     settings = Settings(home=home, bind_host=host, pubsub_port=int(port), topic="auth-events",
@@ -51,26 +45,9 @@ def authed(tmp_path_factory, emulator, spark):
     emit(emitter, "a1", "orders", "extract", "b1", "RUNNING", 0, 1, 10, 5)
     emit(emitter, "b2", "orders", "load", "b1", "FAILED", 2, 3, 10, None, "Disk full on /data")
     commit(spark, settings, emitter)
-    dash_port, bff_port = free_port(), free_port()
-    dash, bff = f"http://127.0.0.1:{dash_port}", f"http://127.0.0.1:{bff_port}"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("OBS_BFF_")}
     logs = {"bff": home / "bff.log", "dashboard": home / "dashboard.log"}
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "bff"], cwd=REPO_ROOT, stdout=open(logs["bff"], "wb"), stderr=subprocess.STDOUT,
-        env={**inherited, "OBS_HOME": str(home), "OBS_BFF_PORT": str(bff_port), "OBS_BIND_HOST": "127.0.0.1",
-             "OBS_BFF_TOKEN": TOKEN, "OBS_BFF_STREAM_POLL_SECONDS": "0.2"})]
-    try:
-        wait_http(f"{bff}/api/health", 30)
-        procs.append(subprocess.Popen(
-            ["node", str(SERVER)], cwd=FRONTEND, stdout=open(logs["dashboard"], "wb"), stderr=subprocess.STDOUT,
-            env={**os.environ, "OBS_BFF_URL": bff, "OBS_BFF_TOKEN": TOKEN, "OBS_DASHBOARD_PORT": str(dash_port),
-                 "OBS_DASHBOARD_HOST": "127.0.0.1"}))
-        wait_http(f"{dash}/", 30)
+    with dashboard_stack(settings, log_dir=home, OBS_BFF_TOKEN=TOKEN) as (dash, bff):
         yield {"dash": dash, "bff": bff, "settings": settings, "emitter": emitter, "logs": logs}
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
 
 
 def get(url: str, cookie: str | None = None) -> tuple[int, dict, str]:

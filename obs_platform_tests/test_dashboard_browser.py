@@ -11,6 +11,7 @@ scenario and asserts on what it reports. Needs the dashboard built (`make fronte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -94,34 +95,45 @@ def table(tmp_path_factory, emulator, spark):
     return {"settings": settings, "emitter": emitter, "c1": c1, "c2": c2, "c3": c3}
 
 
-@pytest.fixture(scope="module")
-def dashboard(table):
-    """The real BFF (stream watcher at 0.2 s) and the built dashboard for it; yields the dashboard's URL."""
+@contextlib.contextmanager
+def dashboard_stack(settings: Settings, log_dir=None, **env: str):
+    """The real BFF (stream watcher at 0.2 s) and the built dashboard for the table in ``settings``; yields
+    (dashboard URL, BFF URL). ``env`` goes to both (e.g. OBS_BFF_TOKEN); with ``log_dir`` their output is kept
+    in bff.log and dashboard.log there."""
     if not SERVER.exists() or not (FRONTEND / "node_modules" / "playwright-core").exists():
         pytest.fail("the dashboard is not built: run `make frontend`")
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium (or `make chromium`)")
-    settings: Settings = table["settings"]
     dash_port, bff_port = free_port(), free_port()
     dash, bff = f"http://127.0.0.1:{dash_port}", f"http://127.0.0.1:{bff_port}"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("OBS_BFF_")}
+
+    def out(name: str):
+        return open(log_dir / f"{name}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "bff"], cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "bff"], cwd=REPO_ROOT, stdout=out("bff"), stderr=subprocess.STDOUT,
         env={**inherited, "OBS_HOME": str(settings.home), "OBS_BFF_PORT": str(bff_port), "OBS_BIND_HOST": "127.0.0.1",
              "OBS_TABLE": settings.table, "OBS_DATABASE": settings.database, "OBS_BFF_CORS_ORIGINS": dash,
-             "OBS_BFF_STREAM_POLL_SECONDS": "0.2"})]
+             "OBS_BFF_STREAM_POLL_SECONDS": "0.2", **env})]
     try:
         wait_http(f"{bff}/api/health", 30)
         procs.append(subprocess.Popen(
-            ["node", str(SERVER)], cwd=FRONTEND, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ["node", str(SERVER)], cwd=FRONTEND, stdout=out("dashboard"), stderr=subprocess.STDOUT,
             env={**os.environ, "OBS_BFF_URL": bff, "OBS_DASHBOARD_PORT": str(dash_port),
-                 "OBS_DASHBOARD_HOST": "127.0.0.1", "OBS_DAGSTER_URL": DAGSTER_URL}))
+                 "OBS_DASHBOARD_HOST": "127.0.0.1", "OBS_DAGSTER_URL": DAGSTER_URL, **env}))
         wait_http(f"{dash}/", 30)
-        yield dash
+        yield dash, bff
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def dashboard(table):
+    with dashboard_stack(table["settings"]) as (dash, _):
+        yield dash
 
 
 def browser(scenario: str, **args) -> dict:

@@ -153,11 +153,11 @@ def test_kill_9_of_the_whole_ingestion_mid_commit_and_before_ack_loses_nothing(s
         for kind in KILLS:
             failpoint = {"OBS_FAILPOINTS": "before-ack=4"} if kind == "before-ack" else {}
             mark = log_path.read_text(errors="replace").count("failpoint before-ack")
+            before_inflight = write_instants(settings)[1]
             proc = start_ingestion_process(settings, log_path, **failpoint)
             try:
-                if kind == "inflight":
-                    known = write_instants(settings)[0]
-                    wait_for(lambda k=known: any(i not in k for i in write_instants(settings)[1]), 180,
+                if kind == "inflight":  # a commit of this process, not one an earlier kill left inflight
+                    wait_for(lambda k=before_inflight: bool(write_instants(settings)[1] - k), 180,
                              "a commit inflight on the timeline", 0.01)
                 else:
                     wait_for(lambda m=mark: log_path.read_text(errors="replace").count("failpoint before-ack") > m,
@@ -171,8 +171,9 @@ def test_kill_9_of_the_whole_ingestion_mid_commit_and_before_ack_loses_nothing(s
             wait_for(lambda p=proc.pid: not group_alive(p), 30, "the whole process group to die", 0.2)
             completed, inflight = write_instants(settings)
             if kind == "inflight":
-                assert inflight, "the kill was to land while a commit was inflight"
-                landed.append((kind, max(inflight)))
+                new = inflight - before_inflight
+                assert len(new) == 1, f"the kill was to land while this process's commit was inflight: {new}"
+                landed.append((kind, new.pop()))
             else:
                 line = [ln for ln in log_path.read_text(errors="replace").splitlines() if "failpoint before-ack" in ln][-1]
                 instant = line.split("'commit': '")[1][:17]

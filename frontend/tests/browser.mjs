@@ -31,6 +31,9 @@ async function rows(page) {
       id: r.dataset.eventId, status: badge?.textContent?.trim(),
       badgeColor: badge ? getComputedStyle(badge).backgroundColor : null,
       error: r.querySelector(".c-error")?.textContent ?? "",
+      pipeline: r.querySelector(".c-pipeline")?.textContent ?? "",
+      stage: r.querySelector(".c-stage")?.textContent ?? "",
+      batch: r.querySelector(".c-corr")?.textContent ?? "",
       hasAtFailure: !!r.querySelector("a.at-failure"),
     };
   }));
@@ -58,6 +61,9 @@ async function view(page) {
     charts: await page.$$eval("#charts figure[data-metric], #charts .chart-live", (els) => els.map((e) => e.dataset.metric)),
     qwikJson: await page.$eval('script[type="qwik/json"]', (s) => s.textContent).catch(() => ""),
     banner: await maybeText(page, '[data-testid="time-travel-banner"]'),
+    // set only if a script smuggled in through event data ran (the hostile-input test plants such payloads)
+    pwned: await page.evaluate(() => window.__pwned ?? null),
+    injected: await page.$$eval("#tl-rows img, #tl-rows script, #tl-rows svg", (els) => els.length),
   };
 }
 
@@ -65,7 +71,8 @@ async function details(page) {
   await page.goto(args.url, { waitUntil: "load" });
   await page.locator(`#tl-rows [data-event-id="${args.eventId}"] .c-time`).click();
   await page.waitForSelector(`#event-detail[data-event-id="${args.eventId}"]`, { timeout: TIMEOUT });
-  return { detail: await text(page, "#event-detail"), selected: await page.$$eval("#tl-rows .selected", (e) => e.map((r) => r.dataset.eventId)) };
+  return { detail: await text(page, "#event-detail"), selected: await page.$$eval("#tl-rows .selected", (e) => e.map((r) => r.dataset.eventId)),
+    pwned: await page.evaluate(() => window.__pwned ?? null) };
 }
 
 /** args.pages: [{url, state}] opened side by side (e.g. the stream and the polling fallback). */
@@ -109,6 +116,7 @@ async function journey(page) {
     stages: await page.$$eval("ol.stages li.stage", (els) => els.map((e) => ({
       stage: e.dataset.stage, status: e.dataset.status, text: e.textContent.replace(/\s+/g, " ").trim() }))),
     steps: await page.$$eval("ol.stages li.step", (els) => els.map((e) => ({ kind: e.dataset.kind, text: e.textContent.trim() }))),
+    pwned: await page.evaluate(() => window.__pwned ?? null),
   };
 }
 
@@ -122,6 +130,7 @@ async function atFailure(page) {
     changes: await page.$$eval('[data-testid="changes"] tbody tr', (els) => els.map((e) => ({
       id: e.dataset.eventId, change: e.dataset.change, text: e.textContent.replace(/\s+/g, " ").trim() }))),
     pipelineState: await page.$$eval('[data-testid="pipeline-state"] tbody tr', (els) => els.map((e) => ({ id: e.dataset.eventId, status: e.dataset.status }))),
+    pwned: await page.evaluate(() => window.__pwned ?? null),
   };
 }
 
