@@ -7,7 +7,7 @@ import pytest
 
 from obs_platform.bus.client import ensure_topic_and_subscription, publisher, topic_path
 from obs_platform.events.codec import EventCodec
-from obs_platform.ingestion.dead_letters import DeadLetterStore
+from obs_platform.lakehouse.dead_letters import DeadLetterStore
 from obs_platform.query.base import EventQuery
 from obs_platform.query.embedded import EmbeddedReader
 from obs_platform.sdk import EventEmitter

@@ -16,7 +16,7 @@ from hudi import HudiTable
 
 from obs_platform.bus.client import ensure_topic_and_subscription, publisher, topic_path
 from obs_platform.events.codec import EventCodec, SchemaRegistry
-from obs_platform.ingestion.dead_letters import DeadLetterStore
+from obs_platform.lakehouse.dead_letters import DeadLetterStore
 from obs_platform.lakehouse.table import TableSpec
 from obs_platform.maintenance.services import TableServices
 from obs_platform.query.base import EventQuery

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from obs_platform.events.codec import DecodeError, EventCodec
 from obs_platform.ingestion.pubsub_reader import PulledMessage
+from obs_platform.lakehouse.dead_letters import DEAD_LETTER_SCHEMA
 from obs_platform.lakehouse.table import PARTITION_FIELD
 
 _TS = pa.timestamp("ms", tz="UTC")
@@ -50,19 +51,6 @@ def row_schema(reader_schema: dict) -> pa.Schema:
     fields.append(pa.field("schemaVersion", pa.int32(), nullable=False))
     fields.append(pa.field(PARTITION_FIELD, pa.string(), nullable=False))
     return pa.schema(fields)
-
-
-DEAD_LETTER_SCHEMA = pa.schema(
-    [
-        pa.field("messageId", pa.string(), nullable=False),
-        pa.field("publishTime", _TS, nullable=False),
-        pa.field("receivedAt", _TS, nullable=False),
-        pa.field("attributes", pa.map_(pa.string(), pa.string())),
-        pa.field("data", pa.binary(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("detail", pa.string(), nullable=False),
-    ]
-)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from pathlib import Path
 from obs_platform import failpoints
 from obs_platform.events.codec import EventCodec, SchemaRegistry
 from obs_platform.ingestion.batch import decode_batch
-from obs_platform.ingestion.dead_letters import DeadLetterStore
 from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
+from obs_platform.lakehouse.dead_letters import DeadLetterStore
 from obs_platform.lakehouse.spark import build_spark_session
 from obs_platform.lakehouse.table import TableSpec
 from obs_platform.lakehouse.timeline import CommitStats

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from obs_platform.errors import InvalidInput
-from obs_platform.ingestion.dead_letters import DeadLetterStore
+from obs_platform.lakehouse.dead_letters import DeadLetterStore
 from obs_platform.query.base import MAX_PAGE, check_text
 
 PREVIEW_BYTES = 256
