@@ -15,7 +15,7 @@ from bff.deps import get_reader
 from bff.errors import install_error_handlers
 from bff.live import CommitFeed
 from bff.models import StreamMessage
-from bff.routers import correlations, dead_letters, events, health, stats, stream, timeline
+from bff.routers import correlations, dead_letters, events, health, lineage, stats, stream, timeline
 from obs_platform.settings import get_settings
 
 
@@ -53,7 +53,7 @@ def create_app() -> FastAPI:
         allow_headers=["Authorization", "Last-Event-ID", "Content-Type"],
     )
     install_error_handlers(app)
-    for module in (health, events, correlations, timeline, stats, dead_letters, stream):
+    for module in (health, events, correlations, timeline, stats, dead_letters, stream, lineage):
         app.include_router(module.router)
     _document_stream_messages(app)
     return app

@@ -192,3 +192,26 @@ class Health(BaseModel):
 class ErrorBody(BaseModel):
     detail: str
     parameter: str | None = None
+
+
+class NotStored(BaseModel):
+    index: int = Field(description="Position of the event in the request (0 for a single event).")
+    runId: str
+    eventType: str
+    reason: str
+
+
+class LineageAccepted(BaseModel):
+    """What the intake did with a request: every stored event is on the Pub/Sub topic before this answer."""
+
+    received: int = Field(description="RunEvents in the request.")
+    published: int = Field(description="RunEvents encoded as PipelineEvents and published (the publish confirmed).")
+    eventIds: list[str] = Field(description="The published events' eventIds (their runIds), in request order.")
+    notStored: list[NotStored] = Field(default_factory=list,
+                                       description="Accepted but not stored (eventType OTHER), with the reason.")
+
+
+class LineageRejected(BaseModel):
+    detail: str = Field(description="What is wrong.")
+    field: str | None = Field(default=None, description="The event's field (JSON path) or the header at fault.")
+    index: int | None = Field(default=None, description="Which event of a batch (0-based); nothing of it was published.")

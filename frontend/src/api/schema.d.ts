@@ -212,6 +212,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post Lineage
+         * @description Take OpenLineage RunEvents onto the timeline. START/RUNNING/COMPLETE/FAIL/ABORT become
+         *     STARTED/RUNNING/COMPLETED/FAILED/FAILED states of the stage run `run.runId`; OTHER is answered 202 and not
+         *     stored. The answer waits for Pub/Sub to confirm every publish.
+         */
+        post: operations["postLineage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -559,6 +581,50 @@ export interface components {
             /** Tostage */
             toStage: string;
         };
+        /**
+         * LineageAccepted
+         * @description What the intake did with a request: every stored event is on the Pub/Sub topic before this answer.
+         */
+        LineageAccepted: {
+            /**
+             * Eventids
+             * @description The published events' eventIds (their runIds), in request order.
+             */
+            eventIds: string[];
+            /**
+             * Notstored
+             * @description Accepted but not stored (eventType OTHER), with the reason.
+             */
+            notStored?: components["schemas"]["NotStored"][];
+            /**
+             * Published
+             * @description RunEvents encoded as PipelineEvents and published (the publish confirmed).
+             */
+            published: number;
+            /**
+             * Received
+             * @description RunEvents in the request.
+             */
+            received: number;
+        };
+        /** LineageRejected */
+        LineageRejected: {
+            /**
+             * Detail
+             * @description What is wrong.
+             */
+            detail: string;
+            /**
+             * Field
+             * @description The event's field (JSON path) or the header at fault.
+             */
+            field?: string | null;
+            /**
+             * Index
+             * @description Which event of a batch (0-based); nothing of it was published.
+             */
+            index?: number | null;
+        };
         /** Maintenance */
         Maintenance: {
             /**
@@ -602,6 +668,20 @@ export interface components {
              * @description The configured horizon (the cleaner's retention), in hours.
              */
             timeTravelHorizonHours: number;
+        };
+        /** NotStored */
+        NotStored: {
+            /** Eventtype */
+            eventType: string;
+            /**
+             * Index
+             * @description Position of the event in the request (0 for a single event).
+             */
+            index: number;
+            /** Reason */
+            reason: string;
+            /** Runid */
+            runId: string;
         };
         /** PipelineState */
         PipelineState: {
@@ -1163,6 +1243,99 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postLineage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One OpenLineage RunEvent (spec 2-0-2), a JSON array of them, or NDJSON (one per line, Content-Type: application/x-ndjson). `Content-Encoding: gzip` is accepted. At most 10,000 events and 16 MiB (decompressed) per request. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                } | {
+                    [key: string]: unknown;
+                }[];
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageAccepted"];
+                };
+            };
+            /** @description Accepted, but some events were not stored (eventType OTHER); `notStored` gives each reason. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageAccepted"];
+                };
+            };
+            /** @description The body is not JSON/NDJSON, or the gzip does not decompress. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageRejected"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many events or bytes in one request. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageRejected"];
+                };
+            };
+            /** @description A Content-Encoding other than gzip. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageRejected"];
+                };
+            };
+            /** @description An event breaks the OpenLineage schema or cannot be mapped; `field` and `index` name it. Nothing of the request was published. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageRejected"];
+                };
+            };
+            /** @description Pub/Sub did not confirm the publish; retry (nothing may be stored). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageRejected"];
                 };
             };
         };
