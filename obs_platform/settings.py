@@ -114,6 +114,8 @@ class Settings(BaseSettings):
         default=5_000, ge=1, description="Adaptive cadence: commit at once when this many messages wait.",
     )
     max_messages_per_batch: int = Field(default=50_000, ge=1, description="Back-pressure bound per batch.")
+    pull_threads: int = Field(default=4, ge=1, le=32, description="Pub/Sub pull threads filling the next "
+                              "batch while the current one commits (a backlog drains at the pull rate).")
     freshness_sla_seconds: int = Field(
         default=300, ge=10, description="The table is stale (asset check fails) when its newest commit is older."
     )

@@ -132,6 +132,7 @@ def drain_into_table(spark, settings: Settings, max_batches: int = 20, on_commit
         for batch_id in range(max_batches):
             before = reader.stats.pulled
             writer(None, batch_id)
+            writer.flush()  # acked and reported before the next pull (the stream acks beside the next write)
             if reader.stats.pulled == before:
                 break
     finally:

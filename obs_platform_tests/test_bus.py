@@ -144,3 +144,25 @@ def test_adaptive_cadence_waits_for_rows_up_to_the_delay_and_hands_a_burst_over_
         reader.ack(burst)
     finally:
         reader.close()
+
+
+def test_a_backlog_drains_in_full_batches_not_a_pull_page_at_a_time(settings):
+    """An old backlog is always past the staleness bound; handing it over a pull page (<=1,000) at a time
+    would pay the commit's fixed cost per page. A due batch waits for the buffer to fill while the bus still
+    returns full pages, so every batch but the last is max_messages_per_batch."""
+    settings = settings.model_copy(update={"commit_min_rows": 50, "commit_max_delay_seconds": 1.0,
+                                           "max_messages_per_batch": 2500})
+    ensure_topic_and_subscription(settings)
+    publish(settings, 6000, prefix="old")
+    time.sleep(1.5)  # the whole backlog is due
+    reader = PubSubBatchReader(settings, prefetch=True, pull_threads=2, idle_return_s=2.0)
+    sizes = []
+    try:
+        while sum(sizes) < 6000:
+            batch = reader.pull(2500)
+            assert batch, f"the backlog stopped after {sizes}"
+            reader.ack(batch)
+            sizes.append(len(batch))
+    finally:
+        reader.close()
+    assert sizes == [2500, 2500, 1000], sizes

@@ -101,3 +101,11 @@ def decode_batch(messages: Sequence[PulledMessage], codec: EventCodec) -> Decode
         rows=pa.table(columns, schema=schema),
         dead_letters=pa.table(dead, schema=DEAD_LETTER_SCHEMA),
     )
+
+
+def concat_batches(parts: Sequence[DecodedBatch]) -> DecodedBatch:
+    """One batch of decoded pages (the pulling threads decode page by page)."""
+    if len(parts) == 1:
+        return parts[0]
+    return DecodedBatch(rows=pa.concat_tables([p.rows for p in parts]),
+                        dead_letters=pa.concat_tables([p.dead_letters for p in parts]))

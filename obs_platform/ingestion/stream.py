@@ -7,10 +7,12 @@ Each micro-batch (at most one per ``trigger_seconds``):
   1. take at most ``max_messages_per_batch`` messages (back-pressure) from the prefetch buffer, waiting for
      rows when traffic is light (adaptive cadence: until ``commit_min_rows`` wait, or the oldest was
      published ``commit_max_delay_seconds`` ago), so a quiet stream commits rarely and a busy one at once;
-  2. decode: good rows to the table, the rest to the dead-letter store with a reason;
+  2. decode (done page by page in the pulling threads while the previous batch writes): good rows to the
+     table, the rest to the dead-letter store with a reason;
   3. upsert the rows into Hudi (event-time ordering: the greatest lastUpdatedAt wins), while a lease thread
      extends the messages' ack deadlines;
-  4. ack. A crash anywhere before 4 means Pub/Sub redelivers and the upsert absorbs the duplicates.
+  4. ack, on a thread of its own while the next batch is written (one ack in flight at most). A crash anywhere
+     before 4 means Pub/Sub redelivers and the upsert absorbs the duplicates.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from obs_platform import failpoints
 from obs_platform.events.codec import EventCodec, SchemaRegistry
-from obs_platform.ingestion.batch import decode_batch
+from obs_platform.ingestion.batch import concat_batches, decode_batch
 from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
 from obs_platform.lakehouse.dead_letters import DeadLetterStore
 from obs_platform.lakehouse.spark import build_spark_session
@@ -73,6 +76,10 @@ class MicroBatchWriter:
         self.batches = 0
         self.draining = threading.Event()  # set: finish the batch in flight, start no other
         self._busy = threading.Lock()
+        # a committed batch is acked on this thread while the next one is written (at most one ack in flight:
+        # the next batch's ack waits for it, so acks and on_commit reports stay in commit order)
+        self._acker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pubsub-ack")
+        self._acking: Future | None = None
 
     def __call__(self, _ticks, batch_id: int) -> None:
         if self.draining.is_set():
@@ -84,18 +91,36 @@ class MicroBatchWriter:
         """Drain: let the batch in flight commit and ack, and start no new one."""
         self.draining.set()
         self.reader.wake()  # a batch still waiting for rows starts no commit
+        started = time.monotonic()
         if self._busy.acquire(timeout=timeout):
-            self._busy.release()
+            try:
+                self._wait_acked(max(0.0, timeout - (time.monotonic() - started)))
+            finally:
+                self._busy.release()
             return True
         return False
 
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until the last batch written is acked and reported."""
+        with self._busy:
+            self._wait_acked(timeout)
+
+    def _wait_acked(self, timeout: float | None = None) -> None:
+        """Wait for the previous batch's ack; its failure fails this batch (the query stops, a supervisor
+        restarts it, and Pub/Sub redelivers what was not acked: the upsert absorbs it)."""
+        if self._acking is not None:
+            acking, self._acking = self._acking, None
+            acking.result(timeout=timeout)
+
     def _run_batch(self, batch_id: int) -> None:
         waiting = time.monotonic()
-        messages = self.reader.pull(self.settings.max_messages_per_batch)
-        if not messages:
+        pages = self.reader.pull_pages(self.settings.max_messages_per_batch)
+        if not pages:
             return
         started = pulled = time.monotonic()  # waiting for rows (adaptive cadence) is not the batch's work
-        decoded = decode_batch(messages, self.codec)
+        messages = [m for page in pages for m in page.messages]
+        # pages come decoded from the pulling threads (off the critical path); a split page is decoded here
+        decoded = concat_batches([page.decoded or decode_batch(page.messages, self.codec) for page in pages])
         decoded_at = time.monotonic()
         commit: CommitStats | None = None
         with self.reader.leased(messages):
@@ -103,8 +128,15 @@ class MicroBatchWriter:
                 self.dead_letters.append(decoded.dead_letters, batch_id)
             if decoded.good:
                 commit = self.table.upsert(decoded.rows, batch_id)
-        instant = commit.instant if commit else None
         written = time.monotonic()
+        self._wait_acked()
+        self._acking = self._acker.submit(self._ack_and_report, batch_id, messages, decoded, commit,
+                                          started, pulled - waiting, decoded_at - pulled, written - decoded_at)
+
+    def _ack_and_report(self, batch_id: int, messages, decoded, commit: CommitStats | None, started: float,
+                        pull_s: float, decode_s: float, write_s: float) -> None:
+        instant = commit.instant if commit else None
+        acking = time.monotonic()
         failpoints.pause("before-ack", batch=batch_id, commit=instant)  # crash tests only (OBS_FAILPOINTS)
         self.reader.ack(messages)
         self.batches += 1
@@ -118,8 +150,8 @@ class MicroBatchWriter:
             oldest_publish_to_commit_s=round((now_ms - publish_ms[0]) / 1000, 3),
             median_publish_to_commit_s=round((now_ms - publish_ms[len(publish_ms) // 2]) / 1000, 3),
             hit_batch_limit=len(messages) >= self.settings.max_messages_per_batch,
-            pull_seconds=round(pulled - waiting, 3), decode_seconds=round(decoded_at - pulled, 3),
-            write_seconds=round(written - decoded_at, 3), ack_seconds=round(time.monotonic() - written, 3),
+            pull_seconds=round(pull_s, 3), decode_seconds=round(decode_s, 3),
+            write_seconds=round(write_s, 3), ack_seconds=round(time.monotonic() - acking, 3),
         )
         log.info("batch %d: %d rows -> commit %s, %d dead letters, %.1fs (pull %.1f, decode %.1f, write %.1f, "
                  "ack %.1f)", batch_id, decoded.good, instant, decoded.bad, report.batch_seconds,
@@ -160,7 +192,9 @@ def run_ingestion(settings: Settings, on_commit: Callable[[CommitReport], None] 
     ensure_topic_and_subscription(settings)
     owns_spark = spark is None
     spark = spark or build_spark_session(settings, "obs-platform-ingestion")
-    reader = PubSubBatchReader(settings, prefetch=True, pull_threads=2)
+    codec = EventCodec(SchemaRegistry(settings.schema_dir))
+    reader = PubSubBatchReader(settings, prefetch=True, pull_threads=settings.pull_threads,
+                               decode=lambda page: decode_batch(page, codec))
     writer = MicroBatchWriter(spark, settings, reader, on_commit)
     query = start_stream(spark, settings, writer)
     log.info("ingestion running: %s -> %s every %ss", reader.subscription, settings.table_uri,
