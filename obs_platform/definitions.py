@@ -7,6 +7,7 @@ from obs_platform.assets.checks import TABLE_CHECKS, freshness_checks, freshness
 from obs_platform.assets.ingestion import ingestion_keepalive, streaming_ingestion
 from obs_platform.assets.maintenance import MAINTENANCE_ASSETS
 from obs_platform.assets.resources import PlatformSettings
+from obs_platform.assets.run_events import dagster_runs_to_timeline
 from obs_platform.assets.schedules import MAINTENANCE_JOBS, SCHEDULES
 from obs_platform.assets.sensors import MAINTENANCE_SENSORS
 from obs_platform.assets.spark import SparkSessionResource
@@ -22,7 +23,7 @@ def build_definitions(settings: Settings, platform: PlatformSettings | None = No
         asset_checks=[*checks, *TABLE_CHECKS],
         jobs=[streaming_ingestion, *MAINTENANCE_JOBS],
         schedules=SCHEDULES,
-        sensors=[ingestion_keepalive, freshness_sensor(checks), *MAINTENANCE_SENSORS],
+        sensors=[ingestion_keepalive, freshness_sensor(checks), *MAINTENANCE_SENSORS, dagster_runs_to_timeline],
         resources={"platform": platform, "spark": SparkSessionResource(platform=platform)},
     )
 
