@@ -166,6 +166,8 @@ def parse_body(body: bytes, content_type: str | None) -> list[Any]:
     if media not in ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq"):
         try:
             parsed = json.loads(text)
+        except RecursionError:
+            raise IntakeError(400, "the body nests JSON too deeply") from None
         except json.JSONDecodeError as exc:
             if "\n" not in text.strip():
                 raise IntakeError(400, f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
@@ -180,6 +182,8 @@ def parse_body(body: bytes, content_type: str | None) -> list[Any]:
             continue
         try:
             events.append(json.loads(line))
+        except RecursionError:
+            raise IntakeError(400, f"NDJSON line {number} nests JSON too deeply", index=len(events)) from None
         except json.JSONDecodeError as exc:
             raise IntakeError(400, f"NDJSON line {number} is not JSON: {exc.msg} at column {exc.colno}",
                               index=len(events)) from None
