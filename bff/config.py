@@ -10,6 +10,9 @@
 | ``OBS_BFF_STREAM_POLL_SECONDS`` | 0.5 | how often the one timeline watcher looks for a new commit |
 | ``OBS_BFF_STREAM_HEARTBEAT_SECONDS`` | 15 | SSE comment lines keeping idle connections open |
 | ``OBS_BFF_STREAM_QUEUE_SIZE`` | 256 | commits buffered per SSE client; a client that falls further behind is closed |
+| ``OBS_BFF_LIVE_PATH`` | ``true`` | the live path: read the events topic through a subscription of this process's own and push rows as ``pending`` on /api/stream before their commit (``false``: commits only) |
+| ``OBS_BFF_LIVE_SUBSCRIPTION_TTL_HOURS`` | 24 | the live subscription's expiration policy: Pub/Sub deletes it after this long unused (24 h is Pub/Sub's minimum) |
+| ``OBS_BFF_LIVE_BATCH_MS`` | 50 | rows from the bus arriving within this window go out as one ``pending`` event |
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class BffSettings(BaseSettings):
     stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     stream_queue_size: int = Field(default=256, ge=1)
+    live_path: bool = Field(default=True, description="Push bus events as pending before their commit.")
+    live_subscription_ttl_hours: int = Field(default=24, ge=24, le=31 * 24)
+    live_batch_ms: float = Field(default=50.0, ge=0, le=2000)
 
     def origins(self, settings: Settings) -> list[str]:
         if self.cors_origins:

@@ -10,6 +10,9 @@ Resuming exactly: a client subscribes and notes the watcher's last broadcast com
 the event loop (no await between them), replays the commits in ``(since, upto]`` from the table, then takes
 live messages, skipping any instant it has already sent. So every commit after ``since`` arrives once, in
 order.
+
+Pending rows (the live path, ``bff/livebus.py``): rows read from the bus before any commit holds them go to
+the same queues as ``pending`` events, without an SSE id (a reconnect resumes by commits only).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
@@ -60,6 +63,8 @@ class CommitFeed:
     subscribers: set[Subscriber] = field(default_factory=set)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     commits_seen: int = 0
+    live_path: bool = False                       # pending rows from the bus are offered too
+    on_commit: Callable[[list[dict]], None] | None = None  # told the rows of each commit broadcast
 
     # --- the one watcher ---------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -94,12 +99,18 @@ class CommitFeed:
             self.last = commit
             self.commits_seen += 1
             self.publish(message)
+            if self.on_commit is not None:
+                self.on_commit(rows)
 
     async def commits_after(self, since: str | None, upto: str) -> list[tuple[str, str]]:
         commits = await run_in_threadpool(self.reader.commits)
         return sorted((c.instant, c.action) for c in commits if (since is None or c.instant > since) and c.instant <= upto)
 
-    def publish(self, message: CommitMessage) -> None:
+    def publish_pending(self, message) -> None:
+        """Offer a ``bff.livebus.PendingMessage`` (rows not in a commit yet) to every client."""
+        self.publish(message)
+
+    def publish(self, message) -> None:
         for sub in list(self.subscribers):
             try:
                 sub.queue.put_nowait(message)
@@ -134,7 +145,8 @@ class CommitFeed:
             sent = upto if since is None or ahead else since
             # the ready event carries the client's position as its id, so that a browser dropped before the
             # first commit still reconnects with a Last-Event-ID and misses nothing
-            ready = {"event": "ready", "data": json.dumps({"latestCommit": upto, "resumedAfter": since})}
+            ready = {"event": "ready", "data": json.dumps({"latestCommit": upto, "resumedAfter": since,
+                                                           "livePath": self.live_path})}
             yield {**ready, "id": sent} if sent else ready
             if ahead:
                 # a position after the newest commit (a cursor from another table, a clock, or a forged id):
@@ -162,6 +174,9 @@ class CommitFeed:
                 message = await sub.queue.get()
                 if message is None:
                     return  # fell behind: closed; the client reconnects with Last-Event-ID
+                if message.commit is None:  # pending rows from the bus: no id, not resumable
+                    yield {"event": "pending", "data": message.data}
+                    continue
                 if sent is not None and message.commit <= sent:
                     continue
                 yield {"id": message.commit, "event": "commit", "data": message.data}

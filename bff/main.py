@@ -14,7 +14,8 @@ from bff.config import get_bff_settings
 from bff.deps import get_reader
 from bff.errors import install_error_handlers
 from bff.live import CommitFeed
-from bff.models import StreamMessage
+from bff.livebus import live_path
+from bff.models import StreamMessage, StreamPendingMessage
 from bff.routers import correlations, dead_letters, events, health, lineage, stats, stream, timeline
 from obs_platform.settings import get_settings
 
@@ -26,7 +27,9 @@ async def lifespan(app: FastAPI):
     app.state.feed = feed
     watcher = asyncio.create_task(feed.run(), name="timeline-watcher")
     try:
-        yield
+        async with live_path(feed, get_reader(), get_settings(), bff.live_path, bff.live_subscription_ttl_hours,
+                             bff.live_batch_ms) as app.state.live_path:
+            yield
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -66,7 +69,7 @@ def _document_stream_messages(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = build()
-            _, defs = models_json_schema([(StreamMessage, "serialization")],
+            _, defs = models_json_schema([(StreamMessage, "serialization"), (StreamPendingMessage, "serialization")],
                                          ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in defs["$defs"].items():

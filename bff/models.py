@@ -182,6 +182,22 @@ class StreamMessage(BaseModel):
     events: list[Event] = Field(description="The rows this commit wrote.")
 
 
+class PendingEvent(Event):
+    """A state read from the bus that no commit holds yet (the live path): the Event fields, no commitTime."""
+
+    commitTime: None = Field(default=None, description="Null: not in a commit yet.")
+    pending: Literal[True] = True
+    publishTime: datetime | None = Field(default=None, description="When Pub/Sub accepted the message (UTC).")
+
+
+class StreamPendingMessage(BaseModel):
+    """The data of one `pending` event on /api/stream: rows from the bus, before their commit (no SSE id:
+    not resumable). The `commit` event that later holds them carries them with their commitTime."""
+
+    receivedAt: datetime = Field(description="When the BFF sent them on (UTC).")
+    events: list[PendingEvent] = Field(description="Newest state per eventId, newer than the committed one.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     tableUri: str

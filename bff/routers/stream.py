@@ -15,9 +15,11 @@ router = APIRouter(prefix="/api", tags=["stream"], dependencies=Authenticated)
 
 STREAM_DOC = {
     200: {"description": "text/event-stream. `event: ready` once (id: the position the stream starts after; data: "
-                         "latestCommit, resumedAfter); then per "
+                         "latestCommit, resumedAfter, livePath); then per "
                          "commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when "
-                         "`since` is past the time-travel horizon (reload, then follow); comment lines as heartbeats.",
+                         "`since` is past the time-travel horizon (reload, then follow); with the live path on "
+                         "(OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the "
+                         "bus before any commit holds them, a StreamPendingMessage; comment lines as heartbeats.",
           "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamMessage"}}}},
     **ERRORS,
 }

@@ -683,6 +683,89 @@ export interface components {
             /** Runid */
             runId: string;
         };
+        /**
+         * PendingEvent
+         * @description A state read from the bus that no commit holds yet (the live path): the Event fields, no commitTime.
+         */
+        PendingEvent: {
+            /**
+             * Attributes
+             * @description v2 schema; empty for v1 events.
+             */
+            attributes?: {
+                [key: string]: string;
+            };
+            /**
+             * Committime
+             * @description Null: not in a commit yet.
+             * @default null
+             */
+            commitTime: null;
+            /** Correlationid */
+            correlationId: string;
+            /**
+             * Dataqualityscore
+             * @description v2 schema; null for v1 events.
+             * @default null
+             */
+            dataQualityScore: number | null;
+            /**
+             * Errormessage
+             * @default null
+             */
+            errorMessage: string | null;
+            /** Eventid */
+            eventId: string;
+            /**
+             * Eventtimestamp
+             * Format: date-time
+             * @description When the stage run started (UTC).
+             */
+            eventTimestamp: string;
+            /**
+             * Lastupdatedat
+             * Format: date-time
+             * @description When this state was emitted (UTC); the newest wins.
+             */
+            lastUpdatedAt: string;
+            /**
+             * Pending
+             * @default true
+             * @constant
+             */
+            pending: true;
+            /** Pipelinename */
+            pipelineName: string;
+            /**
+             * Processedrecordcount
+             * @default null
+             */
+            processedRecordCount: number | null;
+            /**
+             * Publishtime
+             * @description When Pub/Sub accepted the message (UTC).
+             * @default null
+             */
+            publishTime: string | null;
+            /**
+             * Schemaversion
+             * @description Version of the schema that wrote the event.
+             * @default null
+             */
+            schemaVersion: number | null;
+            /**
+             * Sourcerecordcount
+             * @default null
+             */
+            sourceRecordCount: number | null;
+            /** Stagename */
+            stageName: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "STARTED" | "RUNNING" | "COMPLETED" | "FAILED" | "RETRYING";
+        };
         /** PipelineState */
         PipelineState: {
             /**
@@ -759,6 +842,24 @@ export interface components {
              * @description The rows this commit wrote.
              */
             events: components["schemas"]["Event"][];
+        };
+        /**
+         * StreamPendingMessage
+         * @description The data of one `pending` event on /api/stream: rows from the bus, before their commit (no SSE id:
+         *     not resumable). The `commit` event that later holds them carries them with their commitTime.
+         */
+        StreamPendingMessage: {
+            /**
+             * Events
+             * @description Newest state per eventId, newer than the committed one.
+             */
+            events: components["schemas"]["PendingEvent"][];
+            /**
+             * Receivedat
+             * Format: date-time
+             * @description When the BFF sent them on (UTC).
+             */
+            receivedAt: string;
         };
         /** TimelineAction */
         TimelineAction: {
@@ -1218,7 +1319,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: latestCommit, resumedAfter); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); comment lines as heartbeats. */
+            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: latestCommit, resumedAfter, livePath); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); with the live path on (OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the bus before any commit holds them, a StreamPendingMessage; comment lines as heartbeats. */
             200: {
                 headers: {
                     [name: string]: unknown;
