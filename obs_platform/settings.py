@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     )
     metastore_pg_os_user: str | None = None
     thrift_port: int = 10000
+    thrift_user: str = Field(default="obs", description="The Thrift Server's user when a password is set.")
+    thrift_password: SecretStr | None = Field(
+        default=None, description="Set (OBS_THRIFT_PASSWORD): the Thrift Server takes only this user and password "
+        "(HiveServer2 CUSTOM authentication). Unset: any local user may connect (it binds loopback only).")
     thrift_master: str = "local[2]"
     thrift_driver_memory: str = "1g"
 

@@ -295,6 +295,36 @@ def test_unlucky_but_well_formed_messages_are_dead_letters_and_nothing_stored_ch
     assert [(r["eventId"], r["status"]) for r in rows] == [("run-1", "COMPLETED")]
 
 
+def test_a_stage_run_never_moves_to_another_days_partition(spark, settings):
+    """The same eventId with an eventTimestamp on another day would be a second row with the same key (the
+    table is partitioned by that day and its index is per partition). Such a message is a dead letter
+    (event_timestamp_changed), whether the run is stored already or arrives twice in one batch; the stored
+    row keeps its state, later states with the stored eventTimestamp still move it, and every run is one
+    row."""
+    ensure_topic_and_subscription(settings)
+    emitter = EventEmitter.from_settings(settings)
+    emitter.emit(_event("run-1", status="RUNNING", lastUpdatedAt=T0 + timedelta(minutes=1)))
+    emitter.flush()
+    drain_into_table(spark, settings)
+    next_day = T0 + timedelta(days=1)
+    emitter.emit(_event("run-1", status="FAILED", eventTimestamp=next_day, lastUpdatedAt=T0 + timedelta(minutes=2)))
+    # a new run seen with two days in one batch: the earliest state's day is kept
+    emitter.emit(_event("run-2", status="STARTED", lastUpdatedAt=T0 + timedelta(minutes=1)))
+    emitter.emit(_event("run-2", status="COMPLETED", eventTimestamp=next_day,
+                        lastUpdatedAt=T0 + timedelta(minutes=3)))
+    emitter.flush()
+    reports = drain_into_table(spark, settings)
+    assert sum(r.dead_letters for r in reports) == 2
+    pending = DeadLetterStore(settings.dead_letter_path).pending().to_pylist()
+    assert [d["reason"] for d in pending] == ["event_timestamp_changed"] * 2
+    assert any("run-1" in d["detail"] and "2026/11/26" in d["detail"] for d in pending), pending
+    emitter.emit(_event("run-1", status="COMPLETED", lastUpdatedAt=T0 + timedelta(minutes=4)))
+    emitter.flush()
+    drain_into_table(spark, settings)
+    rows = sorted((r["eventId"], r["status"], r["eventDate"]) for r in table_rows(settings))
+    assert rows == [("run-1", "COMPLETED", "2026/11/26"), ("run-2", "STARTED", "2026/11/26")]
+
+
 def _v2(event):
     return {"processedRecordCount": None, "sourceRecordCount": None, "errorMessage": None,
             "dataQualityScore": None, "attributes": {}, **event}

@@ -231,7 +231,7 @@ def test_two_writers_on_the_same_file_groups_at_once_lose_nothing(spark, setting
         errors: list[BaseException] = []
         barrier = threading.Barrier(2)
 
-        def write(name: str, v: int) -> None:
+        def write(name: str, v: int, barrier=barrier, errors=errors) -> None:
             try:
                 barrier.wait()
                 writers[name].upsert(_rows(schema, name, v), f"{name}-{v}")

@@ -176,3 +176,37 @@ def test_thrift_server_serves_the_hudi_table_that_hive_sync_registered(spark, tm
     assert not (pg.data_dir / "postmaster.pid").exists()
     print("\nSQL endpoint timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
           + f"; Thrift Server RSS {rss / 2**20:.0f} MiB")
+
+
+def test_with_a_password_the_thrift_server_refuses_anonymous_and_wrong_logins(sql_endpoint):
+    """OBS_THRIFT_PASSWORD set: HiveServer2 CUSTOM authentication. No password, another user or a wrong
+    password cannot open a session; the configured user with the password runs SQL. The password is in no
+    file the server writes and on no command line."""
+    from pydantic import SecretStr
+
+    settings = sql_endpoint.settings.model_copy(update={"thrift_password": SecretStr("s3cret-thrift"),
+                                                        "thrift_user": "analyst"})
+    server = start_thrift_server(settings, sql_endpoint.pg,
+                                 ThriftServerConfig.from_settings(settings, port=free_port()))
+    try:
+        refused = []
+        for attempt in ({"password": ""}, {"username": "analyst", "password": "wrong"},
+                        {"username": "mallory", "password": "s3cret-thrift"}):
+            try:
+                server.connect(**attempt).close()
+            except Exception as exc:  # noqa: BLE001 - thrift's TTransportException, or pyhive's
+                refused.append(type(exc).__name__)
+        assert len(refused) == 3, f"a login without the right user and password was accepted: {refused}"
+        conn = server.connect()  # the configured user and password
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT 1 + 1")
+            assert cursor.fetchall() == [(2,)]
+        finally:
+            conn.close()
+        cmdlines = [open(f"/proc/{pid}/cmdline", "rb").read() for pid in group_members(server.pid)]
+        assert not any(b"s3cret-thrift" in c for c in cmdlines)
+        assert not any(b"s3cret-thrift" in f.read_bytes() for f in (settings.home / "thrift-server").rglob("*")
+                       if f.is_file())
+    finally:
+        server.stop()

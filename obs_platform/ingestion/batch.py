@@ -57,6 +57,17 @@ def row_schema(reader_schema: dict) -> pa.Schema:
 class DecodedBatch:
     rows: pa.Table                 # row_schema(codec.reader.parsed)
     dead_letters: pa.Table         # DEAD_LETTER_SCHEMA
+    sources: tuple[PulledMessage, ...] = ()  # the message of each row, in row order
+
+    def reject(self, rejected: dict[int, tuple[str, str]]) -> DecodedBatch:
+        """This batch with the rows at the given indexes moved to dead letters, each with (reason, detail)."""
+        if not rejected:
+            return self
+        keep = pa.array([i not in rejected for i in range(self.rows.num_rows)])
+        letters = dead_letter_table([(self.sources[i], *rejected[i]) for i in sorted(rejected)])
+        return DecodedBatch(rows=self.rows.filter(keep),
+                            dead_letters=pa.concat_tables([self.dead_letters, letters]),
+                            sources=tuple(m for i, m in enumerate(self.sources) if i not in rejected))
 
     @property
     def good(self) -> int:
@@ -72,35 +83,43 @@ def partition_of(event_timestamp: datetime) -> str:
     return event_timestamp.astimezone(UTC).strftime("%Y/%m/%d")
 
 
+def dead_letter_table(letters: Sequence[tuple[PulledMessage, str, str]]) -> pa.Table:
+    """Dead letters (DEAD_LETTER_SCHEMA) for (message, reason, detail) triples: the message kept whole."""
+    received_at = datetime.fromtimestamp(time.time(), tz=UTC)
+    dead: dict[str, list] = {name: [] for name in DEAD_LETTER_SCHEMA.names}
+    for msg, reason, detail in letters:
+        dead["messageId"].append(msg.message_id)
+        dead["publishTime"].append(msg.publish_time)
+        dead["receivedAt"].append(received_at)
+        dead["attributes"].append(list(msg.attributes.items()))
+        dead["data"].append(msg.data)
+        dead["reason"].append(reason)
+        dead["detail"].append(detail[:2000])
+    return pa.table(dead, schema=DEAD_LETTER_SCHEMA)
+
+
 def decode_batch(messages: Sequence[PulledMessage], codec: EventCodec) -> DecodedBatch:
     """Decode every message; what cannot be decoded becomes a dead letter with its reason. Nothing is dropped."""
     schema = row_schema(codec.reader.parsed)
     columns: dict[str, list] = {name: [] for name in schema.names}
     map_columns = {f.name for f in schema if pa.types.is_map(f.type)}
-    dead: dict[str, list] = {name: [] for name in DEAD_LETTER_SCHEMA.names}
-    received_at = datetime.fromtimestamp(time.time(), tz=UTC)
+    dead: list[tuple[PulledMessage, str, str]] = []
+    sources: list[PulledMessage] = []
     for msg in messages:
         try:
             record = codec.decode(msg.data)
         except DecodeError as exc:
-            dead["messageId"].append(msg.message_id)
-            dead["publishTime"].append(msg.publish_time)
-            dead["receivedAt"].append(received_at)
-            dead["attributes"].append(list(msg.attributes.items()))
-            dead["data"].append(msg.data)
-            dead["reason"].append(exc.reason)
-            dead["detail"].append(exc.detail[:2000])
+            dead.append((msg, exc.reason, exc.detail))
             continue
+        sources.append(msg)
         for name in schema.names[:-1]:
             value = record.get(name)
             if name in map_columns:
                 value = list((value or {}).items())
             columns[name].append(value)
         columns[PARTITION_FIELD].append(partition_of(record["eventTimestamp"]))
-    return DecodedBatch(
-        rows=pa.table(columns, schema=schema),
-        dead_letters=pa.table(dead, schema=DEAD_LETTER_SCHEMA),
-    )
+    return DecodedBatch(rows=pa.table(columns, schema=schema), dead_letters=dead_letter_table(dead),
+                        sources=tuple(sources))
 
 
 def concat_batches(parts: Sequence[DecodedBatch]) -> DecodedBatch:
@@ -108,4 +127,5 @@ def concat_batches(parts: Sequence[DecodedBatch]) -> DecodedBatch:
     if len(parts) == 1:
         return parts[0]
     return DecodedBatch(rows=pa.concat_tables([p.rows for p in parts]),
-                        dead_letters=pa.concat_tables([p.dead_letters for p in parts]))
+                        dead_letters=pa.concat_tables([p.dead_letters for p in parts]),
+                        sources=tuple(m for p in parts for m in p.sources))

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from obs_platform import failpoints
 from obs_platform.events.codec import EventCodec, SchemaRegistry
+from obs_platform.heartbeat import Heartbeat
 from obs_platform.ingestion.batch import concat_batches, decode_batch
+from obs_platform.ingestion.partition_guard import PartitionGuard
 from obs_platform.ingestion.pubsub_reader import PubSubBatchReader
 from obs_platform.lakehouse.dead_letters import DeadLetterStore
 from obs_platform.lakehouse.spark import build_spark_session
@@ -72,7 +74,9 @@ class MicroBatchWriter:
         self.codec = EventCodec(SchemaRegistry(settings.schema_dir))
         self.dead_letters = DeadLetterStore(settings.dead_letter_path)
         self.table = TableWriter(spark, self.spec, settings.home / "staging")
+        self.guard = PartitionGuard(settings.table_uri)
         self.on_commit = on_commit
+        self.heartbeat = Heartbeat(settings.home)  # the keep-alive sensor's sign of life
         self.batches = 0
         self.draining = threading.Event()  # set: finish the batch in flight, start no other
         self._busy = threading.Lock()
@@ -86,6 +90,7 @@ class MicroBatchWriter:
             return
         with self._busy:
             self._run_batch(batch_id)
+        self.heartbeat.turned()  # every turn, with or without rows
 
     def wait_idle(self, timeout: float) -> bool:
         """Drain: let the batch in flight commit and ack, and start no new one."""
@@ -121,6 +126,7 @@ class MicroBatchWriter:
         messages = [m for page in pages for m in page.messages]
         # pages come decoded from the pulling threads (off the critical path); a split page is decoded here
         decoded = concat_batches([page.decoded or decode_batch(page.messages, self.codec) for page in pages])
+        decoded = self.guard.apply(decoded)  # a stage run never moves to another day's partition
         decoded_at = time.monotonic()
         commit: CommitStats | None = None
         with self.reader.leased(messages):
@@ -128,6 +134,7 @@ class MicroBatchWriter:
                 self.dead_letters.append(decoded.dead_letters, batch_id)
             if decoded.good:
                 commit = self.table.upsert(decoded.rows, batch_id)
+                self.guard.committed(decoded.rows)
         written = time.monotonic()
         self._wait_acked()
         self._acking = self._acker.submit(self._ack_and_report, batch_id, messages, decoded, commit,

@@ -205,20 +205,24 @@ class ThriftReader(EventReader):
     backend = "thrift"
 
     def __init__(self, table_uri: str, host: str, port: int, database: str = "observability",
-                 table: str = "pipeline_events", pool_size: int = 4, username: str = "obs-platform-bff"):
+                 table: str = "pipeline_events", pool_size: int = 4, username: str = "obs-platform-bff",
+                 password: str | None = None):
         for name, value in (("database", database), ("table", table)):
             if not _IDENTIFIER.match(value or ""):
                 raise InvalidInput(name, f"{value!r} is not a plain SQL identifier")
         from obs_platform.query.embedded import EmbeddedReader
 
         self.table_uri = table_uri
-        self.host, self.port, self.username = host, int(port), username
+        self.host, self.port, self.username, self._password = host, int(port), username, password
         self.qualified = f"`{database}`.`{table}`"
         self._timeline = EmbeddedReader(table_uri, cache=False)  # timeline reads only (see the docstring)
         self._pool = _Pool(self._connect, pool_size)
 
     @classmethod
     def from_settings(cls, settings, **options) -> ThriftReader:
+        if settings.thrift_password:  # the server takes only its configured user then
+            options = {"username": settings.thrift_user,
+                       "password": settings.thrift_password.get_secret_value(), **options}
         return cls(settings.table_uri, host=settings.bind_host, port=settings.thrift_port,
                    database=settings.database, table=settings.table, **options)
 
@@ -226,7 +230,10 @@ class ThriftReader(EventReader):
     def _connect(self):
         from pyhive import hive
 
-        return hive.connect(host=self.host, port=self.port, username=self.username, database="default")
+        if self._password is None:
+            return hive.connect(host=self.host, port=self.port, username=self.username, database="default")
+        return hive.connect(host=self.host, port=self.port, username=self.username, password=self._password,
+                            auth="CUSTOM", database="default")
 
     def _query(self, sql: str, params: dict | None = None, latest: str | None = None) -> list[tuple]:
         """Run one statement with bound parameters; the connection's view of the table is refreshed first

@@ -6,8 +6,11 @@ Spark's ``sbin/start-thriftserver.sh`` runs; the pip ``pyspark`` 3.5.7 ships ``s
 so nothing beyond the Hudi bundle and the PostgreSQL JDBC driver is fetched. The server:
 
 - binds ``127.0.0.1`` (``hive.server2.thrift.bind.host``) on a configurable port, binary transport;
-- authenticates with ``NONE`` (SASL PLAIN, any user name, no password): acceptable only because it
-  listens on loopback; the production profile's server sits behind the cluster's authentication;
+- authenticates with ``NONE`` (SASL PLAIN, any user name, no password) by default, acceptable only because
+  it listens on loopback; with ``OBS_THRIFT_PASSWORD`` set it takes only ``OBS_THRIFT_USER`` (default
+  ``obs``) with that password (HiveServer2 ``CUSTOM`` authentication with ``PasswordAuthenticator.java``
+  beside this file, compiled here with the JDK's ``javac``; the password reaches the JVM through its
+  environment, never a command line or a file);
 - gives each connection its own Spark session (``singleSession=false``): no temporary view or setting
   leaks from one client to another;
 - reads the Hudi table through Hudi's session extension and catalog (the same confs as the writer);
@@ -120,13 +123,51 @@ def thrift_server_conf(settings: Settings, pg: PostgresConfig, config: ThriftSer
         "spark.hadoop.hive.server2.thrift.bind.host": config.host,
         "spark.hadoop.hive.server2.thrift.port": str(config.port),
         "spark.hadoop.hive.server2.transport.mode": "binary",
-        "spark.hadoop.hive.server2.authentication": "NONE",
+        "spark.hadoop.hive.server2.authentication": "CUSTOM" if settings.thrift_password else "NONE",
         "spark.hadoop.hive.server2.enable.doAs": "false",
         "spark.hadoop.hive.server2.thrift.min.worker.threads": "2",
         "spark.hadoop.hive.server2.thrift.max.worker.threads": "50",
         "spark.hadoop.hive.server2.logging.operation.enabled": "false",
     })
+    if settings.thrift_password:
+        conf["spark.hadoop.hive.server2.custom.authentication.class"] = AUTHENTICATOR
+        # Hive 2.3's CustomAuthenticationProviderImpl reads the class from a fresh HiveConf (hive-site.xml and
+        # system properties), not from Spark's confs: without this it instantiates the interface and fails
+        conf["spark.driver.extraJavaOptions"] += f" -Dhive.server2.custom.authentication.class={AUTHENTICATOR}"
+        conf["spark.driver.extraClassPath"] = f"{authenticator_jar(settings)}:{conf['spark.driver.extraClassPath']}"
     return conf
+
+
+AUTHENTICATOR = "obsplatform.thrift.PasswordAuthenticator"
+_AUTH_SOURCE = Path(__file__).with_name("java") / "obsplatform" / "thrift" / "PasswordAuthenticator.java"
+
+
+def authenticator_jar(settings: Settings) -> Path:
+    """The CUSTOM authentication provider, compiled against pyspark's own HiveServer2 classes (once per
+    source version, under the state folder)."""
+    import hashlib
+    import zipfile
+
+    digest = hashlib.sha256(_AUTH_SOURCE.read_bytes()).hexdigest()[:12]
+    jar = settings.home / "thrift-server" / f"obs-thrift-auth-{digest}.jar"
+    if jar.exists():
+        return jar
+    javac = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "javac"
+    if not javac.exists():
+        raise ThriftServerError(f"{javac} is missing: a JDK (not only a JRE) is needed for OBS_THRIFT_PASSWORD")
+    classes = jar.parent / f"classes-{digest}"
+    classes.mkdir(parents=True, exist_ok=True)
+    classpath = ":".join(str(p) for p in (spark_home() / "jars").glob("spark-hive-thriftserver_*.jar"))
+    done = subprocess.run([str(javac), "--release", "8", "-cp", classpath, "-d", str(classes), str(_AUTH_SOURCE)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ThriftServerError(f"javac failed on {_AUTH_SOURCE.name}:\n{done.stderr[-2000:]}")
+    tmp = jar.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w") as out:
+        for f in classes.rglob("*.class"):
+            out.write(f, f.relative_to(classes).as_posix())
+    tmp.rename(jar)
+    return jar
 
 
 def _log4j_file(settings: Settings) -> Path:
@@ -202,6 +243,8 @@ class ThriftServer:
     config: ThriftServerConfig
     process: subprocess.Popen
     log_path: Path
+    user: str = "obs"
+    password: str | None = field(default=None, repr=False)
     start_seconds: float = 0.0
     _stopped: bool = field(default=False, repr=False)
 
@@ -209,11 +252,17 @@ class ThriftServer:
     def pid(self) -> int:
         return self.process.pid
 
-    def connect(self, username: str = "obs-platform", database: str = "default"):
-        """A PyHive connection (SASL PLAIN, no password: the server's ``NONE`` authentication)."""
+    def connect(self, username: str | None = None, database: str = "default", password: str | None = None):
+        """A PyHive connection: SASL PLAIN with no password (``NONE``), or the configured user and password
+        (``CUSTOM``) when the server has one; explicit ``username``/``password`` win (tests of the lock)."""
         from pyhive import hive
 
-        return hive.connect(host=self.config.host, port=self.config.port, username=username, database=database)
+        password = password if password is not None else self.password
+        if password is None:
+            return hive.connect(host=self.config.host, port=self.config.port, username=username or "obs-platform",
+                                database=database)
+        return hive.connect(host=self.config.host, port=self.config.port, username=username or self.user,
+                            password=password, auth="CUSTOM", database=database)
 
     def rss_bytes(self) -> int | None:
         return rss_bytes(self.pid)
@@ -279,6 +328,10 @@ def start_thrift_server(settings: Settings, pg: PostgresConfig, config: ThriftSe
         "HIVE_SERVER2_THRIFT_BIND_HOST": config.host,
         "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
     }
+    env.pop("OBS_THRIFT_PASSWORD", None)
+    if settings.thrift_password:  # read by PasswordAuthenticator in the JVM
+        env["OBS_THRIFT_USER"] = settings.thrift_user
+        env["OBS_THRIFT_PASSWORD"] = settings.thrift_password.get_secret_value()
     env.pop("SPARK_CONF_DIR", None)
     t0 = time.monotonic()
     with open(log_path, "ab") as out:
@@ -286,7 +339,8 @@ def start_thrift_server(settings: Settings, pg: PostgresConfig, config: ThriftSe
         out.flush()
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, cwd=settings.home, start_new_session=True)
-    server = ThriftServer(config, process, log_path)
+    server = ThriftServer(config, process, log_path, settings.thrift_user,
+                          settings.thrift_password.get_secret_value() if settings.thrift_password else None)
     try:
         _wait_until_queryable(server, timeout)
     except BaseException:
