@@ -15,7 +15,7 @@ from bff.deps import get_reader
 from bff.errors import install_error_handlers
 from bff.live import CommitFeed
 from bff.livebus import live_path
-from bff.models import StreamMessage, StreamPendingMessage
+from bff.models import StreamMessage, StreamPendingMessage, StreamReady
 from bff.routers import correlations, dead_letters, events, health, lineage, stats, stream, timeline
 from obs_platform.settings import get_settings
 
@@ -63,17 +63,24 @@ def create_app() -> FastAPI:
 
 
 def _document_stream_messages(app: FastAPI) -> None:
-    """Put StreamMessage (the SSE data, no route returns it as JSON) into the spec's components."""
+    """Put StreamReady, StreamMessage and StreamPendingMessage (the SSE data, no route returns them as JSON)
+    into the spec's components; and say that the bearer token is optional (needed only with OBS_BFF_TOKEN
+    set): each guarded operation may be called with it or without (``security: [{HTTPBearer: []}, {}]``)."""
     build = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = build()
-            _, defs = models_json_schema([(StreamMessage, "serialization"), (StreamPendingMessage, "serialization")],
+            _, defs = models_json_schema([(StreamReady, "serialization"), (StreamMessage, "serialization"),
+                                          (StreamPendingMessage, "serialization")],
                                          ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in defs["$defs"].items():
                 components.setdefault(name, definition)
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    if operation.get("security") == [{"HTTPBearer": []}]:
+                        operation["security"] = [{"HTTPBearer": []}, {}]
         return app.openapi_schema
 
     app.openapi = openapi

@@ -198,6 +198,15 @@ class StreamPendingMessage(BaseModel):
     events: list[PendingEvent] = Field(description="Newest state per eventId, newer than the committed one.")
 
 
+class StreamReady(BaseModel):
+    """The data of the `ready` event that opens every /api/stream answer (its SSE id: the position the
+    stream starts after, absent on an empty table)."""
+
+    latestCommit: str | None = Field(description="The newest commit when the stream opened.")
+    resumedAfter: str | None = Field(description="The `since`/`Last-Event-ID` it resumes after, if any.")
+    livePath: bool = Field(default=False, description="Whether `pending` events (rows before their commit) come.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     tableUri: str

@@ -347,34 +347,143 @@ def test_injection_strings_are_4xx_or_literal_no_match(bff, value):
     assert bff.get("/api/events").json()["total"] == 6  # nothing changed
 
 
-def test_fuzzing_the_openapi_spec_finds_no_server_error(bff):
-    import schemathesis
+def _fuzz(operation, mode, examples: int, run_case) -> None:
+    """``examples`` generated cases of ``operation`` in ``mode``, each handed to ``run_case``."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
 
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    def run(case):
+        run_case(case)
+
+    try:
+        run()
+    except Unsatisfiable:  # no parameter to make invalid (e.g. /api/health in negative mode)
+        assert mode is GenerationMode.NEGATIVE, operation.label
+
+
+def test_fuzzing_validates_every_response_against_the_openapi_document(bff):
+    """Every operation (``/api/stream`` in the next test), valid and invalid input: no 5xx, and every answer is
+    one the document declares: a documented status code, its documented content type, a body that matches
+    its schema, documented headers; invalid input is refused with a 4xx."""
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import Failure, FailureGroup
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
     url = bff.base_url_str
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json").exclude(path="/api/stream")
-    failures = []
+    conformance = [not_a_server_error, status_code_conformance, content_type_conformance,
+                   response_schema_conformance, response_headers_conformance]
+    failures: dict[tuple, str] = {}
+    calls: dict[str, int] = {}
 
-    def fuzz(operation, mode):
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
-        def run(case):
-            response = case.call(base_url=url, timeout=30)
-            if response.status_code >= 500:
-                failures.append((operation.label, mode.value, response.status_code, case.as_curl_command()))
+    def validate(operation, mode):
+        def run_case(case):
+            checks = conformance + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
+            calls[operation.label] = calls.get(operation.label, 0) + 1
+            try:
+                case.call_and_validate(base_url=url, timeout=30, checks=checks)
+            except (Failure, FailureGroup) as exc:
+                found = exc.exceptions if isinstance(exc, FailureGroup) else [exc]
+                for failure in found:
+                    failures.setdefault((operation.label, mode.value, failure.title),
+                                        f"{failure.message}\n{case.as_curl_command()}")
+        return run_case
 
-        try:
-            run()
-        except Unsatisfiable:  # no parameter to make invalid (e.g. /api/health in negative mode)
-            assert mode is GenerationMode.NEGATIVE, operation.label
-
-    for result in schema.get_all_operations():
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 10  # every documented operation but the stream
+    for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            fuzz(result.ok(), mode)
-    assert failures == []
+            _fuzz(operation, mode, 25, validate(operation, mode))
+    assert not failures, "\n\n".join(f"{k}: {v[:1500]}" for k, v in failures.items())
+    assert set(calls) == {op.label for op in operations}
+
+
+def test_fuzzing_the_stream_validates_its_answers_against_the_openapi_document(bff):
+    """``/api/stream`` never ends, so schemathesis generates the requests (valid and invalid ``since`` and
+    ``Last-Event-ID``) and we read each answer's head: a documented status and content type; a 200 opens with
+    an ``event: ready`` whose data matches StreamReady and whose id names where it starts; a 4xx is the
+    documented ErrorBody naming the parameter."""
+    import jsonschema_rs  # schemathesis's own validator
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    url = bff.base_url_str
+    document = httpx.get(f"{url}/openapi.json").json()
+    operation = schemathesis.openapi.from_dict(document)["/api/stream"]["GET"]
+    documented = document["paths"]["/api/stream"]["get"]["responses"]
+
+    def component(name: str) -> dict:
+        return {**document["components"]["schemas"][name], "components": document["components"]}
+
+    seen: dict[int, int] = {}
+    problems: list[str] = []
+
+    def run_case(case):
+        # auth is off here; a header value the HTTP client refuses to send (h11) tests the client, not the BFF
+        headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        try:
+            answer_cm = httpx.stream("GET", f"{url}/api/stream", params=case.query, headers=headers, timeout=30)
+            answer = answer_cm.__enter__()
+        except httpx.LocalProtocolError:
+            return
+        try:
+            status = answer.status_code
+            seen[status] = seen.get(status, 0) + 1
+            content_type = answer.headers.get("content-type", "").split(";")[0]
+            if str(status) not in documented:
+                problems.append(f"undocumented status {status} for {case.query} {headers}")
+                return
+            expected = list(documented[str(status)].get("content", {}))
+            if content_type not in expected:
+                problems.append(f"{status}: content type {content_type!r}, documented {expected}")
+                return
+            if status == 200:
+                head = _first_sse_event(answer.iter_lines())
+                data = json.loads(head.get("data", "null"))
+                jsonschema_rs.validate(component("StreamReady"), data)
+                if head.get("event") != "ready" or head.get("id") != (data["resumedAfter"] or data["latestCommit"]):
+                    problems.append(f"first event {head}")
+            else:
+                body = json.loads(answer.read())
+                jsonschema_rs.validate(component("ErrorBody"), body)
+                if status == 422 and body["parameter"] not in ("since", "Last-Event-ID"):
+                    problems.append(f"422 names {body['parameter']!r}: {body}")
+        except (ValueError, KeyError, jsonschema_rs.ValidationError, httpx.HTTPError) as exc:
+            problems.append(f"{case.query} {headers}: {exc!r}")
+        finally:
+            answer_cm.__exit__(None, None, None)
+
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        _fuzz(operation, mode, 20, run_case)
+    assert not problems, "\n".join(problems)
+    assert seen.get(200) and seen.get(422), seen  # both kinds of answer were generated and checked
+
+
+def _first_sse_event(lines) -> dict[str, str]:
+    """The fields of the first event (up to its blank line), heartbeat comments skipped."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if not line:
+            if fields:
+                return fields
+            continue
+        name, _, value = line.partition(":")
+        fields[name] = value.removeprefix(" ")
+    return fields
 
 
 # --- auth and CORS --------------------------------------------------------------------------------------------

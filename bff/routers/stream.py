@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["stream"], dependencies=Authenticated)
 
 STREAM_DOC = {
     200: {"description": "text/event-stream. `event: ready` once (id: the position the stream starts after; data: "
-                         "latestCommit, resumedAfter, livePath); then per "
+                         "a StreamReady: latestCommit, resumedAfter, livePath); then per "
                          "commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when "
                          "`since` is past the time-travel horizon (reload, then follow); with the live path on "
                          "(OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the "

@@ -861,6 +861,29 @@ export interface components {
              */
             receivedAt: string;
         };
+        /**
+         * StreamReady
+         * @description The data of the `ready` event that opens every /api/stream answer (its SSE id: the position the
+         *     stream starts after, absent on an empty table).
+         */
+        StreamReady: {
+            /**
+             * Latestcommit
+             * @description The newest commit when the stream opened.
+             */
+            latestCommit: string | null;
+            /**
+             * Livepath
+             * @description Whether `pending` events (rows before their commit) come.
+             * @default false
+             */
+            livePath: boolean;
+            /**
+             * Resumedafter
+             * @description The `since`/`Last-Event-ID` it resumes after, if any.
+             */
+            resumedAfter: string | null;
+        };
         /** TimelineAction */
         TimelineAction: {
             /** Action */
@@ -1319,7 +1342,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: latestCommit, resumedAfter, livePath); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); with the live path on (OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the bus before any commit holds them, a StreamPendingMessage; comment lines as heartbeats. */
+            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: a StreamReady: latestCommit, resumedAfter, livePath); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); with the live path on (OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the bus before any commit holds them, a StreamPendingMessage; comment lines as heartbeats. */
             200: {
                 headers: {
                     [name: string]: unknown;
