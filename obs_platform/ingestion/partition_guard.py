@@ -72,10 +72,17 @@ class PartitionGuard:
         return pa.concat_arrays(ids) if ids else pa.array([], pa.string())
 
     def _stored_in(self, ids: pa.Array, day: str) -> pa.Array:
+        """Which of ``ids`` are stored in ``day``'s partition. The day's keys are scanned against a hash of the
+        batch's ids (not the other way round: hashing a day of keys per batch cost ~270 ms at 700k keys,
+        scanning them ~17 ms)."""
         chunks = self._load(day)
         if len(chunks) > 1:
             chunks[:] = [pa.concat_arrays(chunks)]
-        return pc.is_in(ids, value_set=chunks[0])
+        known = chunks[0]
+        if len(known) == 0:
+            return pa.array([False] * len(ids))
+        hits = known.filter(pc.is_in(known, value_set=ids))
+        return pc.is_in(ids, value_set=hits)
 
     def apply(self, batch: DecodedBatch) -> DecodedBatch:
         """``batch`` with the rows that would move a stored (or batch-mate) stage run to another day moved to
@@ -86,25 +93,27 @@ class PartitionGuard:
         ids = rows.column("eventId").combine_chunks()
         days = rows.column(PARTITION_FIELD).combine_chunks()
         batch_days = set(days.to_pylist())
+        # the other days near each row's own (a row's own day needs no look-up: an upsert there is the point)
         candidates = sorted({n for d in batch_days for n in _neighbours(d, self.window_days)})
-        stored_any = pa.array([False] * rows.num_rows)
-        stored_own = pa.array([False] * rows.num_rows)
+        stored_elsewhere = pa.array([False] * rows.num_rows)
         where: dict[int, str] = {}
         for day in candidates:
-            hit = self._stored_in(ids, day)
+            others = pc.not_equal(days, day)
+            if not pc.any(others).as_py():
+                continue
+            hit = pc.and_(self._stored_in(ids, day), others)
             if not pc.any(hit).as_py():
                 continue
-            stored_any = pc.or_(stored_any, hit)
-            stored_own = pc.or_(stored_own, pc.and_(hit, pc.equal(days, day)))
-            for i in pc.indices_nonzero(pc.and_(hit, pc.not_equal(days, day))).to_pylist():
+            stored_elsewhere = pc.or_(stored_elsewhere, hit)
+            for i in pc.indices_nonzero(hit).to_pylist():
                 where.setdefault(i, day)
         self._forget_old_days(set(candidates))
         rejected: dict[int, tuple[str, str]] = {}
-        moved = pc.and_(stored_any, pc.invert(stored_own))
         id_list, day_list = ids.to_pylist(), days.to_pylist()
-        for i in pc.indices_nonzero(moved).to_pylist():
+        for i in pc.indices_nonzero(stored_elsewhere).to_pylist():
             rejected[i] = (REASON, f"eventId {id_list[i]!r} is stored in partition {where[i]} (its eventTimestamp's "
                            f"day); this message has day {day_list[i]}. A stage run keeps its eventTimestamp.")
+        stored_any = stored_elsewhere
         # new keys seen with more than one day in this batch: the earliest lastUpdatedAt's day wins
         fresh = pc.indices_nonzero(pc.invert(stored_any)).to_pylist()
         if fresh:
