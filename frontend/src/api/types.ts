@@ -28,6 +28,11 @@ export type Journey = Schemas["Journey"];
 export type JourneyStage = Schemas["JourneyStage"];
 export type JourneyStep = Schemas["JourneyStep"];
 export type StreamMessage = Schemas["StreamMessage"];
+/** The live path: a state read from the bus that no commit holds yet (commitTime null, pending true). */
+export type PendingEvent = Schemas["PendingEvent"];
+export type StreamPendingMessage = Schemas["StreamPendingMessage"];
+/** A row of the live timeline: committed, or pending until the commit that holds it arrives. */
+export type TimelineEvent = PipelineEvent | PendingEvent;
 export type ErrorBody = Schemas["ErrorBody"];
 
 export const EVENT_STATUSES: readonly EventStatus[] = ["STARTED", "RUNNING", "COMPLETED", "FAILED", "RETRYING"];

@@ -84,6 +84,10 @@ export const LiveTimeline = component$<LiveTimelineProps>((props) => {
             if (commit) latest.value = commit;
             updatedAt.value = Date.now();
           },
+          onPending: (events) => {
+            win.upsertPending(events);
+            updatedAt.value = Date.now();
+          },
           onState: (s) => {
             state.value = s;
             if (s === "live" || s === "polling") document.getElementById("bff-error")?.remove();

@@ -3,7 +3,7 @@
  * with links to its batch's journey, its state at failure (FAILED rows), and the timeline of its batch.
  * From the loaded window when it has the event (every field), else from the row's own cells.
  */
-import type { PipelineEvent } from "../api/types";
+import type { TimelineEvent } from "../api/types";
 import { formatCount, formatTimestamp } from "./format";
 import { atFailureHref, journeyHref } from "./row-model";
 import { IDS, currentWindow } from "./timeline";
@@ -29,7 +29,7 @@ function fieldsFromRow(row: HTMLElement): { id: string; status: string; corr: st
   };
 }
 
-function fieldsFromEvent(e: PipelineEvent): Field[] {
+function fieldsFromEvent(e: TimelineEvent): Field[] {
   return [
     ["pipeline / stage", `${e.pipelineName} / ${e.stageName}`],
     ["status", e.status],
@@ -40,7 +40,7 @@ function fieldsFromEvent(e: PipelineEvent): Field[] {
     ["data quality", e.dataQualityScore === null || e.dataQualityScore === undefined ? "" : String(e.dataQualityScore)],
     ["attributes", Object.entries(e.attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(", ")],
     ["schema version", e.schemaVersion ? `v${e.schemaVersion}` : ""],
-    ["commit", e.commitTime],
+    ["commit", e.commitTime ?? "pending: read from the bus, not in a commit yet"],
   ];
 }
 

@@ -6,7 +6,7 @@
  *   pipeline, stage, status, from, to (ISO-8601 or a datetime-local value, UTC), q (text in the error
  *   message), correlationId, as_of (time travel: a commit instant or a time), limit (rows kept, 1..10000).
  */
-import { EVENT_STATUSES, type EventStatus, type PipelineEvent } from "../api/types";
+import { EVENT_STATUSES, type EventStatus, type TimelineEvent } from "../api/types";
 import { timestampMs } from "./format";
 
 export const DEFAULT_WINDOW = 5000;
@@ -96,7 +96,7 @@ export function filtersFromQuery(query: string): Filters {
 
 /** Does a live row belong in the window? The BFF's rules: exact names, any listed status, `from` inclusive and
  * `to` exclusive on eventTimestamp, `q` a case-insensitive substring of errorMessage. */
-export function matches(e: PipelineEvent, f: Filters): boolean {
+export function matches(e: TimelineEvent, f: Filters): boolean {
   if (f.pipelines.length && !f.pipelines.includes(e.pipelineName)) return false;
   if (f.stages.length && !f.stages.includes(e.stageName)) return false;
   if (f.statuses.length && !f.statuses.includes(e.status)) return false;

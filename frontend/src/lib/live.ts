@@ -4,12 +4,14 @@
  * - A fresh connect passes `?since=<latest commit of the server-rendered page>`, so the commits that landed
  *   between the render and the connect are replayed; on a reconnect EventSource itself sends Last-Event-ID
  *   (each `commit` event's id is its instant), which the BFF prefers over `since`.
+ * - `pending` (the BFF's live path): rows read from the bus before any commit holds them; no id, so a
+ *   reconnect never resumes by them; the `commit` that later holds them replaces them.
  * - `reset` (the cursor fell behind the time-travel horizon): the caller reloads its state.
  * - If the stream cannot be had (MAX_SSE_ERRORS failures without a message in between, or EventSource
  *   closed for good), poll `/api/events/incremental?since=<cursor>` every POLL_MS (skipped while the tab
  *   is hidden) and try the stream again every SSE_RETRY_MS.
  */
-import type { EventsResponse, PipelineEvent } from "../api/types";
+import type { EventsResponse, PendingEvent, PipelineEvent, StreamPendingMessage } from "../api/types";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "polling" | "offline";
 
@@ -24,6 +26,8 @@ export interface FollowOptions {
   base: string;
   since: string | null;
   onRows: (events: PipelineEvent[], commit: string | null) => void;
+  /** Rows from the bus, not in a commit yet (SSE `pending` events). */
+  onPending?: (events: PendingEvent[]) => void;
   onState: (state: LiveState) => void;
   onReset: () => void;
   /** Never use EventSource: poll from the start (`?live=poll`). */
@@ -59,6 +63,11 @@ export function follow(opts: FollowOptions): () => void {
       advance(msg.commit);
       opts.onRows(msg.events, msg.commit);
       opts.onState("live");
+    });
+    es.addEventListener("pending", (ev) => {
+      errors = 0;
+      const msg = JSON.parse((ev as MessageEvent<string>).data) as StreamPendingMessage;
+      opts.onPending?.(msg.events);
     });
     es.addEventListener("reset", () => opts.onReset());
     es.onerror = () => {

@@ -7,12 +7,15 @@
  * pinned to the commit the server rendered (`as_of`) so the pages agree; from then on only the rows in
  * view (plus an overscan) exist in the DOM, redrawn on scroll. Live rows are upserted by eventId, newest
  * `lastUpdatedAt` first (the BFF's order), and a row that stops matching the filters leaves the window.
+ * Pending rows (the BFF's live path: read from the bus, not in a commit yet) go in the same way, marked
+ * pending, when newer than the row shown; the committed row replaces them when its commit arrives, unless
+ * the pending one is newer still (the newest lastUpdatedAt wins, as in the table).
  * Plain DOM, text only (no innerHTML).
  */
-import type { EventsResponse, PipelineEvent } from "../api/types";
+import type { EventsResponse, PendingEvent, PipelineEvent, TimelineEvent } from "../api/types";
 import { type Filters, filtersFromQuery, matches } from "./filters";
 import { timestampMs } from "./format";
-import { ROW_HEIGHT, rowCells } from "./row-model";
+import { isPending, ROW_HEIGHT, rowCells } from "./row-model";
 
 export const IDS = { scroll: "tl-scroll", space: "tl-space", rows: "tl-rows", detail: "event-detail" } as const;
 const OVERSCAN = 12;
@@ -30,12 +33,14 @@ export interface WindowOptions {
   onError?: (message: string) => void;
 }
 
-export function buildRow(doc: Document, e: PipelineEvent, selected: boolean, fresh: boolean): HTMLElement {
+export function buildRow(doc: Document, e: TimelineEvent, selected: boolean, fresh: boolean): HTMLElement {
   const row = doc.createElement("div");
-  row.className = "tl-row" + (selected ? " selected" : "") + (fresh ? " fresh" : "");
+  const pending = isPending(e);
+  row.className = "tl-row" + (selected ? " selected" : "") + (fresh ? " fresh" : "") + (pending ? " pending" : "");
   row.setAttribute("role", "row");
   row.dataset.eventId = e.eventId;
   row.dataset.status = e.status;
+  if (pending) row.dataset.pending = "true";
   for (const c of rowCells(e)) {
     const cell = doc.createElement("span");
     cell.className = `c ${c.cls}`;
@@ -73,7 +78,7 @@ export function buildRow(doc: Document, e: PipelineEvent, selected: boolean, fre
 }
 
 /** Index at which an event with this lastUpdatedAt goes: before the first row not newer than it. */
-function insertionIndex(rows: PipelineEvent[], ms: number): number {
+function insertionIndex(rows: TimelineEvent[], ms: number): number {
   let lo = 0;
   let hi = rows.length;
   while (lo < hi) {
@@ -85,9 +90,9 @@ function insertionIndex(rows: PipelineEvent[], ms: number): number {
 }
 
 export class TimelineWindow {
-  private rows: PipelineEvent[] | null = null;
+  private rows: TimelineEvent[] | null = null;
   private loading: Promise<void> | null = null;
-  private pending: PipelineEvent[][] = [];
+  private waiting: { events: TimelineEvent[]; pending: boolean }[] = [];
   private fresh = new Map<string, number>();
   private drawn = "";
   private frame = 0;
@@ -109,7 +114,7 @@ export class TimelineWindow {
   }
 
   /** The event shown in a row, once the window is loaded. */
-  event(eventId: string): PipelineEvent | undefined {
+  event(eventId: string): TimelineEvent | undefined {
     return this.rows?.find((e) => e.eventId === eventId);
   }
 
@@ -137,7 +142,7 @@ export class TimelineWindow {
     this.loading ??= this.fetchWindow().then(
       (rows) => {
         this.rows = rows;
-        for (const batch of this.pending.splice(0)) this.apply(batch);
+        for (const batch of this.waiting.splice(0)) this.apply(batch.events, batch.pending);
         this.total = this.rows.length;
         this.drawn = "";
         this.schedule();
@@ -162,19 +167,38 @@ export class TimelineWindow {
 
   /** Live rows (a commit's changes): upsert by eventId, keep the filters and the cap. */
   upsert(events: PipelineEvent[]): void {
+    this.offer(events, false);
+  }
+
+  /** Rows from the bus that no commit holds yet: shown marked pending when newer than the row shown. */
+  upsertPending(events: PendingEvent[]): void {
+    this.offer(events, true);
+  }
+
+  private offer(events: TimelineEvent[], pending: boolean): void {
     if (!events.length) return;
     if (!this.rows) {
-      this.pending.push(events);
+      this.waiting.push({ events, pending });
       void this.ensureLoaded();
       return;
     }
-    this.apply(events);
+    this.apply(events, pending);
     this.schedule();
   }
 
-  private apply(events: PipelineEvent[]): void {
+  private apply(incoming: TimelineEvent[], pending: boolean): void {
     const rows = this.rows!;
     const now = Date.now();
+    const shown = new Map(rows.map((r) => [r.eventId, r]));
+    // the newest lastUpdatedAt wins: a pending row only over an older row; a committed row over anything but
+    // a newer pending row (whose own commit is still to come)
+    const events = incoming.filter((e) => {
+      const old = shown.get(e.eventId);
+      if (!old) return true;
+      const [was, is] = [timestampMs(old.lastUpdatedAt), timestampMs(e.lastUpdatedAt)];
+      return pending ? is > was : !(isPending(old) && was > is);
+    });
+    if (!events.length) return;
     const changed = new Set(events.map((e) => e.eventId));
     for (let i = rows.length - 1; i >= 0; i--) if (changed.has(rows[i].eventId)) rows.splice(i, 1);
     // oldest first, so that among equal timestamps the newest-first order of the answer wins
