@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """bench/detect: how soon a published event is seen through the live path, on the stream and on the dashboard.
 
-    .venv/bin/python bench/detect.py [--rates 20,1000] [--seconds 30,15] [--no-ingestion [--no-table]]
+    .venv/bin/python bench/detect.py [--rates 20,1000] [--seconds 30,15] [--no-ingestion [--no-table]] [--live-off]
+
+``--live-off`` runs the BFF with OBS_BFF_LIVE_PATH=false and no browser: the BFF's CPU without the live path
+(its cost is the difference) and publish -> commit on the stream (the path before).
 
 One Pub/Sub emulator (the one ``make up`` uses), one BFF (``python -m bff``, one uvicorn worker, live path on,
 as shipped), the built dashboard (node) and headless Chromium (Debian's, playwright-core) on free 127.0.0.1
@@ -50,7 +53,7 @@ from obs_platform.bus.emulator import start_emulator  # noqa: E402
 from obs_platform.sdk import EventEmitter  # noqa: E402
 from obs_platform.settings import Settings  # noqa: E402
 from obs_platform_tests.conftest import free_port, wait_http  # noqa: E402
-from obs_platform_tests.test_live_path import wait_for_subscriptions  # noqa: E402
+from obs_platform_tests.test_live_path import live_subscriptions, wait_for_subscriptions  # noqa: E402
 
 FRONTEND = REPO / "frontend"
 SERVER = FRONTEND / "server" / "entry.node-server.js"
@@ -134,18 +137,18 @@ def event(event_id: str, status: str, updated: datetime, error: str | None = Non
 
 
 def phase(rate: float, seconds: float, settings: Settings, bff: str, bff_pid: int, dash: str,
-          ingestion: bool) -> dict:
+          ingestion: bool, live: bool = True) -> dict:
     every = max(1, round(rate / PROBES_PER_SECOND))
     total = int(rate * seconds)
     probes = [n for n in range(total) if n % every == every - 1]
     tag = f"r{int(rate)}-{int(time.time())}"
     clock = PendingClock(bff)
     clock.ready.wait(30)
-    driver = subprocess.Popen(
+    driver = None if not live else subprocess.Popen(
         ["node", str(DRIVER), "watch", json.dumps({"url": f"{dash}/", "prefix": f"probe-{tag}-", "count": len(probes),
                                                    "timeoutMs": int((seconds + 60) * 1000)})],
         cwd=FRONTEND, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready = json.loads(driver.stdout.readline() or "{}")
+    ready = json.loads(driver.stdout.readline() or "{}") if driver else {"ready": True}
     if not ready.get("ready"):
         raise RuntimeError(f"browser driver: {driver.stderr.read()[-2000:]}")
     emitter = EventEmitter.from_settings(settings)
@@ -169,15 +172,15 @@ def phase(rate: float, seconds: float, settings: Settings, bff: str, bff_pid: in
     publish_seconds = time.monotonic() - start
     time.sleep(0.5)  # the last rows' way through the BFF
     cpu1, wall1 = cpu_seconds(bff_pid), time.monotonic()
-    out, err = driver.communicate(timeout=seconds + 120)
+    out, err = driver.communicate(timeout=seconds + 120) if driver else ('{"result": {"seen": {}}}', "")
     deadline = time.monotonic() + 30
-    while len(clock.first) < total and time.monotonic() < deadline:
+    while live and len(clock.first) < total and time.monotonic() < deadline:
         time.sleep(0.2)
     deadline = time.monotonic() + 120
     while ingestion and len(clock.committed) < total and time.monotonic() < deadline:
         time.sleep(0.5)
     clock.close()
-    if driver.returncode != 0:
+    if driver and driver.returncode != 0:
         raise RuntimeError(f"browser driver failed: {err[-2000:]}")
     seen = json.loads(out.strip().splitlines()[-1])["result"]["seen"]
     sse = [clock.first[i] - published[i] for i in published if i in clock.first]
@@ -196,6 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="20,1000")
     parser.add_argument("--seconds", default="30,15", help="phase length per rate")
+    parser.add_argument("--live-off", action="store_true", help="the BFF without its live path (the path before)")
     parser.add_argument("--no-ingestion", action="store_true", help="no streaming ingestion beside the phases")
     parser.add_argument("--no-table", action="store_true", help="with --no-ingestion: no table at all (no Spark)")
     args = parser.parse_args()
@@ -232,7 +236,7 @@ def main() -> None:
             [sys.executable, "-m", "bff"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             env={**inherited, "OBS_HOME": str(home), "OBS_BFF_PORT": str(bff_port), "OBS_BIND_HOST": "127.0.0.1",
                  "OBS_TOPIC": settings.topic, "OBS_SUBSCRIPTION": settings.subscription,
-                 "OBS_BFF_CORS_ORIGINS": dash})
+                 "OBS_BFF_CORS_ORIGINS": dash, "OBS_BFF_LIVE_PATH": "false" if args.live_off else "true"})
         procs.append(bff_proc)
         wait_http(f"{bff}/api/health", 60)
         deadline = time.monotonic() + 300
@@ -245,16 +249,18 @@ def main() -> None:
             env={**os.environ, "OBS_BFF_URL": bff, "OBS_DASHBOARD_PORT": str(dash_port),
                  "OBS_DASHBOARD_HOST": "127.0.0.1"}))
         wait_http(f"{dash}/", 60)
-        wait_for_subscriptions(settings, 1)
+        wait_for_subscriptions(settings, 0 if args.live_off else 1)
         idle0, t0 = cpu_seconds(bff_proc.pid), time.monotonic()
         time.sleep(5)
         idle = (cpu_seconds(bff_proc.pid) - idle0) / (time.monotonic() - t0)
         results = []
         for rate, seconds in zip(rates, lengths, strict=True):
-            result = phase(rate, seconds, settings, bff, bff_proc.pid, dash, ingestion)
+            result = phase(rate, seconds, settings, bff, bff_proc.pid, dash, ingestion, not args.live_off)
             print(json.dumps(result), flush=True)
             results.append(result)
         write_report(args, emulator.kind, ingestion, idle, results)
+        if args.live_off and live_subscriptions_exist(settings):
+            raise RuntimeError("a live subscription exists although the live path is off")
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -267,11 +273,15 @@ def main() -> None:
         emulator.stop()
 
 
+def live_subscriptions_exist(settings: Settings) -> bool:
+    return bool(live_subscriptions(settings))
+
+
 def write_report(args, emulator_kind: str, ingestion: bool, idle: float, results: list[dict]) -> None:
     report = {
         "bench": "detect", "at": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(),
                                                                             "python": platform.python_version()},
-        "emulator": emulator_kind, "ingestion_running": ingestion, "table": ingestion or not args.no_table, "bff_idle_cpu_cores": round(idle, 3),
+        "emulator": emulator_kind, "live_path": not args.live_off, "ingestion_running": ingestion, "table": ingestion or not args.no_table, "bff_idle_cpu_cores": round(idle, 3),
         "probes_per_second": PROBES_PER_SECOND, "batch_ms": 50, "phases": results,
         "note": "publish = just before EventEmitter.emit; SSE = first pending event holding the eventId (every "
                 "event); dashboard = first time the probe's row is drawn in Chromium (FAILED probes, newest on top).",
@@ -280,10 +290,13 @@ def write_report(args, emulator_kind: str, ingestion: bool, idle: float, results
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.relative_to(REPO)}")
     print(f"{'rate':>8} {'achieved':>9} {'SSE p50':>8} {'SSE p95':>8} {'dash p50':>9} {'dash p95':>9} {'BFF cores':>10}")
+    def f(v, width):
+        return f"{v:>{width}.3f}" if v is not None else f"{'-':>{width}}"
+
     for r in results:
-        print(f"{r['rate_target']:>8.0f} {r['rate_achieved']:>9.1f} {r['sse_pending']['p50_s']:>8.3f} "
-              f"{r['sse_pending']['p95_s']:>8.3f} {r['dashboard_pending']['p50_s']:>9.3f} "
-              f"{r['dashboard_pending']['p95_s']:>9.3f} {r['bff_cpu_cores']:>10.3f}")
+        sse, dash = r["sse_pending"], r["dashboard_pending"]
+        print(f"{r['rate_target']:>8.0f} {r['rate_achieved']:>9.1f} {f(sse['p50_s'], 8)} {f(sse['p95_s'], 8)} "
+              f"{f(dash['p50_s'], 9)} {f(dash['p95_s'], 9)} {r['bff_cpu_cores']:>10.3f}")
 
 
 if __name__ == "__main__":
