@@ -13,6 +13,7 @@
 | ``OBS_BFF_LIVE_PATH`` | ``true`` | the live path: read the events topic through a subscription of this process's own and push rows as ``pending`` on /api/stream before their commit (``false``: commits only) |
 | ``OBS_BFF_LIVE_SUBSCRIPTION_TTL_HOURS`` | 24 | the live subscription's expiration policy: Pub/Sub deletes it after this long unused (24 h is Pub/Sub's minimum) |
 | ``OBS_BFF_LIVE_BATCH_MS`` | 50 | rows from the bus arriving within this window go out as one ``pending`` event |
+| ``OBS_BFF_ALERTS_ENGINE`` | ``true`` | run the alerter (``obs_platform.alerts``) in this process: evaluate the rules from the ``<topic>-alerts`` subscription and deliver notifications (``false``: only serve /api/alerts from ``<home>/alerts/alerts.db``, e.g. beside ``python -m obs_platform.alerts``) |
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class BffSettings(BaseSettings):
     live_path: bool = Field(default=True, description="Push bus events as pending before their commit.")
     live_subscription_ttl_hours: int = Field(default=24, ge=24, le=31 * 24)
     live_batch_ms: float = Field(default=50.0, ge=0, le=2000)
+    alerts_engine: bool = Field(default=True, description="Evaluate alert rules and deliver notifications here.")
 
     def origins(self, settings: Settings) -> list[str]:
         if self.cors_origins:

@@ -16,7 +16,8 @@ from bff.errors import install_error_handlers
 from bff.live import CommitFeed
 from bff.livebus import live_path
 from bff.models import StreamMessage, StreamPendingMessage, StreamReady
-from bff.routers import correlations, dead_letters, events, health, lineage, stats, stream, timeline
+from bff.routers import alerts, correlations, dead_letters, events, health, lineage, stats, stream, timeline
+from obs_platform.alerts.service import AlertService
 from obs_platform.settings import get_settings
 
 
@@ -26,6 +27,10 @@ async def lifespan(app: FastAPI):
     feed = CommitFeed(get_reader(), poll_seconds=bff.stream_poll_seconds, queue_size=bff.stream_queue_size)
     app.state.feed = feed
     watcher = asyncio.create_task(feed.run(), name="timeline-watcher")
+    # the alerter: evaluates in this process unless OBS_BFF_ALERTS_ENGINE=false (its routes work either way)
+    app.state.alerts = AlertService(get_settings())
+    if bff.alerts_engine:
+        app.state.alerts.start()
     try:
         async with live_path(feed, get_reader(), get_settings(), bff.live_path, bff.live_subscription_ttl_hours,
                              bff.live_batch_ms) as app.state.live_path:
@@ -34,6 +39,7 @@ async def lifespan(app: FastAPI):
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        await asyncio.to_thread(app.state.alerts.stop)
 
 
 def create_app() -> FastAPI:
@@ -56,7 +62,7 @@ def create_app() -> FastAPI:
         allow_headers=["Authorization", "Last-Event-ID", "Content-Type"],
     )
     install_error_handlers(app)
-    for module in (health, events, correlations, timeline, stats, dead_letters, stream, lineage):
+    for module in (health, events, correlations, timeline, stats, dead_letters, stream, lineage, alerts):
         app.include_router(module.router)
     _document_stream_messages(app)
     return app

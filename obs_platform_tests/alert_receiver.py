@@ -29,10 +29,13 @@ class Receiver:
                 owner.requests.put(record)
                 if owner.hold:
                     time.sleep(owner.hold)
-                self.send_response(owner.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(owner.status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass  # the sender went away (killed, or timed out)
 
             def log_message(self, *args):
                 pass

@@ -90,7 +90,7 @@ def _claim(store: Store, receiver: Receiver) -> dict | None:
                 continue
             blocked.add(row["alert_id"])  # an alert's later transitions wait for this one
             if row["next_at"] <= now and row["lease_until"] <= now:
-                lease = now + receiver.timeout_seconds + 10
+                lease = now + receiver.timeout_seconds + 2  # a killed sender's row is free again soon
                 db.execute("UPDATE deliveries SET lease_until = ? WHERE id = ?", (lease, row["id"]))
                 return dict(row)
     return None

@@ -4,6 +4,86 @@
  */
 
 export interface paths {
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alerts
+         * @description Alerts, newest first (open and acknowledged ones before resolved ones).
+         */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alertId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Alert
+         * @description One alert, its transitions and its delivery log.
+         */
+        get: operations["getAlert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alertId}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge
+         * @description open → acknowledged, recording who and when (an acknowledged alert stays as it is).
+         */
+        post: operations["acknowledgeAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alertId}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve
+         * @description open/acknowledged → resolved by hand (a resolved alert stays as it is).
+         */
+        post: operations["resolveAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/commits": {
         parameters: {
             query?: never;
@@ -238,6 +318,254 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Acknowledge */
+        Acknowledge: {
+            /**
+             * By
+             * @description Who acknowledges (recorded on the alert).
+             */
+            by: string;
+        };
+        /** Alert */
+        Alert: {
+            /** Acknowledgedat */
+            acknowledgedAt: string | null;
+            /** Acknowledgedby */
+            acknowledgedBy: string | null;
+            /**
+             * Correlationid
+             * @description The batch (the newest one that grew the alert).
+             */
+            correlationId: string | null;
+            /**
+             * Count
+             * @description Occurrences grouped into this alert (failed: distinct stage runs).
+             */
+            count: number;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Eventid
+             * @description The stage run (the newest one that grew the alert).
+             */
+            eventId: string | null;
+            /**
+             * Firstseen
+             * Format: date-time
+             */
+            firstSeen: string;
+            /** Id */
+            id: number;
+            /**
+             * Lastseen
+             * Format: date-time
+             */
+            lastSeen: string;
+            links: components["schemas"]["AlertLinks"];
+            /**
+             * Openedat
+             * Format: date-time
+             */
+            openedAt: string;
+            /** Pipeline */
+            pipeline: string;
+            /** Resolution */
+            resolution: string | null;
+            /** Resolvedat */
+            resolvedAt: string | null;
+            /**
+             * Resolvedby
+             * @description 'auto' when the condition cleared, else who resolved it.
+             */
+            resolvedBy: string | null;
+            /**
+             * Rule
+             * @enum {string}
+             */
+            rule: "failed" | "retry_loop" | "stuck" | "rows" | "silence" | "volume";
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "info" | "warning" | "critical";
+            /**
+             * Signature
+             * @description failed: the error message with ids, hex and numbers replaced.
+             */
+            signature: string | null;
+            /** Stage */
+            stage: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "acknowledged" | "resolved";
+            /** Summary */
+            summary: string;
+        };
+        /** AlertDelivery */
+        AlertDelivery: {
+            /** Attempts */
+            attempts: number;
+            /** Dedupkey */
+            dedupKey: string;
+            /** Deliveredat */
+            deliveredAt: string | null;
+            /** Lasterror */
+            lastError: string | null;
+            /** Receiver */
+            receiver: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "delivered" | "failed";
+            /**
+             * Transition
+             * @enum {string}
+             */
+            transition: "open" | "acknowledge" | "resolve";
+        };
+        /** AlertDetail */
+        AlertDetail: {
+            /** Acknowledgedat */
+            acknowledgedAt: string | null;
+            /** Acknowledgedby */
+            acknowledgedBy: string | null;
+            /**
+             * Correlationid
+             * @description The batch (the newest one that grew the alert).
+             */
+            correlationId: string | null;
+            /**
+             * Count
+             * @description Occurrences grouped into this alert (failed: distinct stage runs).
+             */
+            count: number;
+            /** Deliveries */
+            deliveries: components["schemas"]["AlertDelivery"][];
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Eventid
+             * @description The stage run (the newest one that grew the alert).
+             */
+            eventId: string | null;
+            /**
+             * Firstseen
+             * Format: date-time
+             */
+            firstSeen: string;
+            /** Id */
+            id: number;
+            /**
+             * Lastseen
+             * Format: date-time
+             */
+            lastSeen: string;
+            links: components["schemas"]["AlertLinks"];
+            /**
+             * Openedat
+             * Format: date-time
+             */
+            openedAt: string;
+            /** Pipeline */
+            pipeline: string;
+            /** Resolution */
+            resolution: string | null;
+            /** Resolvedat */
+            resolvedAt: string | null;
+            /**
+             * Resolvedby
+             * @description 'auto' when the condition cleared, else who resolved it.
+             */
+            resolvedBy: string | null;
+            /**
+             * Rule
+             * @enum {string}
+             */
+            rule: "failed" | "retry_loop" | "stuck" | "rows" | "silence" | "volume";
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "info" | "warning" | "critical";
+            /**
+             * Signature
+             * @description failed: the error message with ids, hex and numbers replaced.
+             */
+            signature: string | null;
+            /** Stage */
+            stage: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "acknowledged" | "resolved";
+            /** Summary */
+            summary: string;
+            /** Transitions */
+            transitions: components["schemas"]["AlertTransition"][];
+        };
+        /** AlertLinks */
+        AlertLinks: {
+            /**
+             * Atfailure
+             * @description BFF route: the pipeline at the moment of the event.
+             */
+            atFailure?: string | null;
+            /**
+             * Eventpage
+             * @description Dashboard page of the event (state at failure).
+             */
+            eventPage?: string | null;
+            /**
+             * Journey
+             * @description BFF route: the batch's journey across stages.
+             */
+            journey?: string | null;
+            /**
+             * Journeypage
+             * @description Dashboard page of the batch's journey.
+             */
+            journeyPage?: string | null;
+        };
+        /** AlertList */
+        AlertList: {
+            /** Alerts */
+            alerts: components["schemas"]["Alert"][];
+            /**
+             * Bystatus
+             * @description Alerts matching the filters other than status, per status.
+             */
+            byStatus: {
+                [key: string]: number;
+            };
+            /**
+             * Total
+             * @description Alerts matching the filters, before paging.
+             */
+            total: number;
+        };
+        /** AlertTransition */
+        AlertTransition: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** By */
+            by: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "open" | "acknowledge" | "resolve";
+        };
         /** Commit */
         Commit: {
             /**
@@ -776,6 +1104,20 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Resolve */
+        Resolve: {
+            /**
+             * By
+             * @description Who resolves it.
+             * @default api
+             */
+            by: string;
+            /**
+             * Note
+             * @description Why; kept as the resolution.
+             */
+            note?: string | null;
+        };
         /** RowChange */
         RowChange: {
             /** @description The row at the failure commit. */
@@ -902,6 +1244,221 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listAlerts: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description Rows to skip. */
+                offset?: number;
+                /** @description Repeatable. */
+                status?: ("open" | "acknowledged" | "resolved")[] | null;
+                /** @description Repeatable; exact names. */
+                pipeline?: string[] | null;
+                /** @description Repeatable. */
+                rule?: ("failed" | "retry_loop" | "stuck" | "rows" | "silence" | "volume")[] | null;
+                /** @description Repeatable; exact names. */
+                stage?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alertId: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDetail"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found; the answer names what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    acknowledgeAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alertId: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Acknowledge"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDetail"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found; the answer names what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The alert is resolved: it cannot be acknowledged. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resolveAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alertId: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Resolve"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDetail"];
+                };
+            };
+            /** @description OBS_BFF_TOKEN is set and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found; the answer names what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A parameter is malformed; the answer names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listCommits: {
         parameters: {
             query?: {
