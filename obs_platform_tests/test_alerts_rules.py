@@ -231,3 +231,19 @@ def test_the_settings_file(tmp_path):
     with pytest.raises(ConfigError, match="unknown rule 'stuk'"):
         load_config(path)
     assert load_config(tmp_path / "absent.toml").rule("failed", "any")["enabled"] is True
+
+
+def test_the_shipped_settings_file_is_the_defaults_and_its_commented_examples_are_valid():
+    import re
+    import tomllib
+
+    from obs_platform.alerts.config import DEFAULTS
+    from obs_platform.settings import REPO_ROOT
+
+    text = (REPO_ROOT / "alerts.toml").read_text()
+    assert load_config(REPO_ROOT / "alerts.toml").rules == DEFAULTS
+    uncommented = "\n".join(line[2:] for line in text.splitlines() if re.match(r"# (\[|[A-Za-z_]+ = )", line))
+    config = parse_config(tomllib.loads(uncommented))
+    assert [r.kind for r in config.receivers] == ["json", "slack", "pagerduty"]
+    assert config.rule("stuck", "orders", "load")["limit_seconds"] == 120
+    assert config.rule("failed", "sandbox")["enabled"] is False
