@@ -9,6 +9,7 @@ HUDI_BUNDLE := org.apache.hudi:hudi-spark3.5-bundle_2.12:1.2.0
 JARS := .cache/jars
 BUNDLE_JAR := $(JARS)/hudi-spark3.5-bundle_2.12-1.2.0.jar
 PSTEST := emulator/pstest/bin/pstest-emulator
+FAKEGCS := emulator/fakegcs/bin/fake-gcs-server
 JAVA17 := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/temurin-17-jdk-amd64))
 export JAVA_HOME ?= $(JAVA17)
 export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
@@ -63,7 +64,13 @@ metastore-stop:
 	@$(PY) -m obs_platform.sqlendpoint stop
 
 # --- Pub/Sub: gcloud's emulator when installed; the Go pstest fallback is built either way (it is tested) -
-emulator: $(PSTEST)
+emulator: $(PSTEST) $(FAKEGCS)
+# Cloud Storage stand-in (fake-gcs-server, Go) for the storage layer's gs:// tests and the cluster profile
+$(FAKEGCS): emulator/fakegcs/go.mod emulator/fakegcs/go.sum
+	@echo "==> Cloud Storage stand-in (Go, fake-gcs-server) -> $(FAKEGCS)"
+	@if command -v go >/dev/null; then cd emulator/fakegcs && $(abspath $(PROGRESS)) "go build" $$(go env GOMODCACHE) -- \
+	  go build -o bin/fake-gcs-server github.com/fsouza/fake-gcs-server ; \
+	  else echo "   go not found: skipping fake-gcs-server (the gs:// tests will be skipped)"; fi
 $(PSTEST): emulator/pstest/main.go emulator/pstest/go.mod emulator/pstest/go.sum
 	@echo "==> Pub/Sub fallback emulator (Go, pstest) -> $(PSTEST)"
 	@if command -v go >/dev/null; then cd emulator/pstest && go build -o bin/pstest-emulator . ; \

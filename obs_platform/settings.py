@@ -178,9 +178,17 @@ class Settings(BaseSettings):
         return Path(self.table_uri.removeprefix("file://"))
 
     @property
+    def dead_letter_uri(self) -> str:
+        """Where the dead-letter store lives, beside the table: a local folder or a ``gs://`` URI."""
+        root = (self.lake_uri or str(self.home / "lake")).rstrip("/")
+        return f"{root}/{self.database}/dead_letters"
+
+    @property
     def dead_letter_path(self) -> Path:
-        root = Path((self.lake_uri or str(self.home / "lake")).removeprefix("file://"))
-        return root / self.database / "dead_letters"
+        """The dead-letter store's local folder (local profile only; use ``dead_letter_uri`` elsewhere)."""
+        if self.dead_letter_uri.startswith("gs://"):
+            raise ValueError(f"dead letters at {self.dead_letter_uri} are not on a local file system")
+        return Path(self.dead_letter_uri.removeprefix("file://"))
 
     @property
     def dagster_dir(self) -> Path:

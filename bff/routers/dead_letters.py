@@ -19,5 +19,5 @@ def dead_letters(settings: SettingsDep, limit: Limit = 100, offset: Offset = 0,
                  reason: Annotated[str | None, Query(max_length=200, description="Exact reason, e.g. unknown_schema.")] = None,
                  ) -> DeadLetterList:
     """Pending (not replayed) dead letters, newest first, with a preview of their bytes."""
-    page = dead_letter_page(settings.dead_letter_path, reason=reason, limit=limit, offset=offset)
+    page = dead_letter_page(settings.dead_letter_uri, reason=reason, limit=limit, offset=offset)
     return DeadLetterList(deadLetters=page.letters, total=page.total, byReason=page.by_reason)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     settings = get_settings()
-    store = DeadLetterStore(settings.dead_letter_path)
+    store = DeadLetterStore(settings.dead_letter_uri)
     if args.command == "list":
         for row in store.pending().to_pylist():
             print(f"{row['receivedAt']:%Y-%m-%d %H:%M:%S}  {row['messageId']:>20}  {row['reason']:<15} {row['detail']}")  # noqa: T201 - CLI output

@@ -72,7 +72,7 @@ class MicroBatchWriter:
         self.spec = TableSpec.from_settings(settings)
         self.reader = reader
         self.codec = EventCodec(SchemaRegistry(settings.schema_dir))
-        self.dead_letters = DeadLetterStore(settings.dead_letter_path)
+        self.dead_letters = DeadLetterStore(settings.dead_letter_uri)
         self.table = TableWriter(spark, self.spec, settings.home / "staging")
         self.guard = PartitionGuard(settings.table_uri)
         self.on_commit = on_commit

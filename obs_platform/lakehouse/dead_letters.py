@@ -1,7 +1,7 @@
 """The dead-letter store: every message ingestion could not decode, kept whole with its reason.
 
 Part of the table's state (beside the timeline), below both the writer that appends to it and the readers
-that serve it. Parquet files under ``<lake>/<database>/dead_letters/<yyyy-mm-dd>/``, one per micro-batch,
+that serve it. Parquet files under ``<lake>/<database>/dead_letters/<yyyy-mm-dd>/`` (a folder or ``gs://``), one per micro-batch,
 written before the batch is acked, so a crash can only duplicate a dead letter (read back deduplicated by
 messageId), never lose one. They survive restarts and can be replayed (republished to the topic, byte for
 byte) once their cause is fixed; a replay is recorded under ``replayed/`` so the letter no longer counts as
@@ -11,6 +11,7 @@ pending. The command line is ``python -m obs_platform.ingestion.dead_letters``.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from obs_platform.lakehouse import storage
+
 log = logging.getLogger(__name__)
+
+_BATCH = re.compile(r"[^/]+/batch-[^/]*\.parquet")
+_REPLAYED = re.compile(r"replayed/[^/]*\.parquet")
 
 _TS = pa.timestamp("ms", tz="UTC")
 DEAD_LETTER_SCHEMA = pa.schema(
@@ -37,31 +44,40 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 
 class DeadLetterStore:
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    """Under a local folder or a ``gs://`` URI (``lakehouse.storage``)."""
 
-    def append(self, dead_letters: pa.Table, batch_id: int | str) -> Path | None:
+    def __init__(self, root: str | Path):
+        self.root = str(root)
+        self._fs, self._root = storage.filesystem(root)
+
+    def append(self, dead_letters: pa.Table, batch_id: int | str) -> str | None:
         if dead_letters.num_rows == 0:
             return None
         day = datetime.now(UTC).strftime("%Y-%m-%d")
-        folder = self.root / day
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"batch-{batch_id}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = final.with_suffix(".parquet.tmp")
-        pq.write_table(dead_letters, tmp)
-        tmp.rename(final)  # readers never see a half-written file
+        folder = f"{self._root}/{day}"
+        self._fs.create_dir(folder, recursive=True)
+        final = f"{folder}/batch-{batch_id}-{uuid.uuid4().hex[:8]}.parquet"
+        if isinstance(self._fs, pafs.LocalFileSystem):
+            tmp = final + ".tmp"
+            pq.write_table(dead_letters, tmp, filesystem=self._fs)
+            self._fs.move(tmp, final)  # readers never see a half-written file
+        else:  # an object store publishes an object only once its upload completed
+            pq.write_table(dead_letters, final, filesystem=self._fs)
         log.warning("kept %d dead letters in %s", dead_letters.num_rows, final)
         return final
 
-    @property
-    def _replayed_dir(self) -> Path:
-        return self.root / "replayed"
+    def _files(self, pattern: re.Pattern[str], folder: str = "") -> list[str]:
+        root = f"{self._root}/{folder}".rstrip("/")
+        infos = self._fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File
+                      and pattern.fullmatch(i.path[len(self._root) + 1:]))
 
     def replayed_ids(self) -> set[str]:
-        files = sorted(self._replayed_dir.glob("*.parquet"))
+        files = self._files(_REPLAYED, "replayed")
         if not files:
             return set()
-        return set(ds.dataset(files, format="parquet").to_table(columns=["messageId"]).column("messageId").to_pylist())
+        table = ds.dataset(files, format="parquet", filesystem=self._fs).to_table(columns=["messageId"])
+        return set(table.column("messageId").to_pylist())
 
     def pending(self) -> pa.Table:
         """Dead letters not replayed yet, newest first."""
@@ -85,19 +101,20 @@ class DeadLetterStore:
         for fut in futures:
             fut.result(timeout=60)
         if rows:
-            self._replayed_dir.mkdir(parents=True, exist_ok=True)
+            self._fs.create_dir(f"{self._root}/replayed", recursive=True)
             marker = pa.table({"messageId": [r["messageId"] for r in rows],
                                "replayedAt": pa.array([datetime.now(UTC)] * len(rows), pa.timestamp("ms", tz="UTC"))})
-            pq.write_table(marker, self._replayed_dir / f"replay-{uuid.uuid4().hex[:12]}.parquet")
+            pq.write_table(marker, f"{self._root}/replayed/replay-{uuid.uuid4().hex[:12]}.parquet",
+                           filesystem=self._fs)
         log.info("replayed %d dead letters", len(rows))
         return len(rows)
 
     def read(self) -> pa.Table:
         """Every dead letter, newest first, one row per messageId (replayed ones included)."""
-        files = sorted(self.root.glob("*/batch-*.parquet"))
+        files = self._files(_BATCH)
         if not files:
             return DEAD_LETTER_SCHEMA.empty_table()
-        table = ds.dataset(files, schema=DEAD_LETTER_SCHEMA, format="parquet").to_table()
+        table = ds.dataset(files, schema=DEAD_LETTER_SCHEMA, format="parquet", filesystem=self._fs).to_table()
         table = table.sort_by([("receivedAt", "descending")])
         # keep the first (newest) row of each messageId
         ids = table.column("messageId").to_pylist()

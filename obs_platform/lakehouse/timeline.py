@@ -23,6 +23,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from obs_platform.lakehouse import storage
+
 log = logging.getLogger(__name__)
 
 _COMPLETED = re.compile(r"^(?P<req>\d{17})(?:_(?P<done>\d{17}))?\.(?P<action>[a-z_]+)$")
@@ -49,10 +51,7 @@ class TimelineFile:
 
 
 def _fs(table_uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" not in table_uri:
-        return pafs.LocalFileSystem(), table_uri
-    fs, path = pafs.FileSystem.from_uri(table_uri)
-    return fs, path
+    return storage.filesystem(table_uri)
 
 
 def list_timeline(table_uri: str) -> list[TimelineFile]:

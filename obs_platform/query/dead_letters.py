@@ -23,7 +23,7 @@ class DeadLetterPage:
     by_reason: dict[str, int]
 
 
-def dead_letter_page(root: Path, reason: str | None = None, limit: int = 100, offset: int = 0) -> DeadLetterPage:
+def dead_letter_page(root: str | Path, reason: str | None = None, limit: int = 100, offset: int = 0) -> DeadLetterPage:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("limit", f"{limit} is outside 1..{MAX_PAGE}")
     if offset < 0:
