@@ -3,6 +3,7 @@ read from the environment of the process that serves them."""
 
 from dagster import Definitions, definitions
 
+from obs_platform.alerts.dagster import alerts_observer
 from obs_platform.assets.checks import TABLE_CHECKS, freshness_checks, freshness_sensor
 from obs_platform.assets.ingestion import ingestion_keepalive, streaming_ingestion
 from obs_platform.assets.maintenance import MAINTENANCE_ASSETS
@@ -23,7 +24,8 @@ def build_definitions(settings: Settings, platform: PlatformSettings | None = No
         asset_checks=[*checks, *TABLE_CHECKS],
         jobs=[streaming_ingestion, *MAINTENANCE_JOBS],
         schedules=SCHEDULES,
-        sensors=[ingestion_keepalive, freshness_sensor(checks), *MAINTENANCE_SENSORS, dagster_runs_to_timeline],
+        sensors=[ingestion_keepalive, freshness_sensor(checks), *MAINTENANCE_SENSORS, dagster_runs_to_timeline,
+                 alerts_observer],
         resources={"platform": platform, "spark": SparkSessionResource(platform=platform)},
     )
 
