@@ -247,3 +247,24 @@ def test_the_shipped_settings_file_is_the_defaults_and_its_commented_examples_ar
     assert [r.kind for r in config.receivers] == ["json", "slack", "pagerduty"]
     assert config.rule("stuck", "orders", "load")["limit_seconds"] == 120
     assert config.rule("failed", "sandbox")["enabled"] is False
+
+
+def test_a_pulled_batch_out_of_order_is_evaluated_oldest_first(make):
+    engine = make()
+    run = uuid.uuid4().hex
+    completed = ev("p", "s", "COMPLETED", T0 + 5, event_id=uuid.uuid4().hex, batch="b2")
+    failed = ev("p", "s", "FAILED", T0, event_id=run, error="boom")
+    engine.observe([completed, failed])  # as Pub/Sub may hand them over
+    assert [(a["rule"], a["status"]) for a in alerts(engine)] == [("failed", "resolved")]
+
+
+def test_the_tick_forgets_old_ended_runs_but_not_a_stuck_one(make):
+    clock = Clock()
+    engine = make({"rules": {"stuck": {"limit_seconds": 60}}}, clock)
+    old = T0 - 8 * 24 * 3600
+    engine.observe([ev("p", "s", "COMPLETED", old + 5, started=old, batch="old"),
+                    ev("p", "s", "STARTED", old, batch="hung")])
+    engine.tick()
+    runs = engine.store.connect().execute("SELECT correlation_id FROM runs").fetchall()
+    assert [r[0] for r in runs] == ["hung"]
+    assert [a["rule"] for a in alerts(engine)] == ["stuck"]

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 ACTIVE = ("open", "acknowledged")
 TERMINAL = ("COMPLETED", "FAILED")
 SEEN_KEEP_SECONDS = 7 * 24 * 3600
+HISTORY_KEEP_SECONDS = 30 * 24 * 3600
 
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 _HEX = re.compile(r"\b(?:0x[0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,})\b")
@@ -89,8 +90,10 @@ class AlertEngine:
     def observe(self, records: Iterable[dict[str, Any]]) -> int:
         """Evaluate decoded events in one transaction; returns how many were new (not evaluated before)."""
         new = 0
+        # Pub/Sub does not keep order: evaluate a pulled batch oldest state first
+        ordered = sorted(records, key=lambda r: (_seconds(r["lastUpdatedAt"]), r["status"] in TERMINAL))
         with self.store.tx() as db:
-            for record in records:
+            for record in ordered:
                 if self._observe(db, record):
                     new += 1
             db.execute("INSERT OR REPLACE INTO meta VALUES ('observed_at', ?)", (repr(self.clock()),))
@@ -105,6 +108,8 @@ class AlertEngine:
         pipeline, stage, batch, status = r["pipelineName"], r["stageName"], r["correlationId"], r["status"]
         started = _seconds(r["eventTimestamp"])
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_event_time', ?)", (repr(updated),))
+        if status == "RETRYING":  # each retry counts, even one arriving after a newer state
+            self._retrying(db, r, pipeline, stage, batch, updated)
         prev = db.execute("SELECT * FROM runs WHERE event_id = ?", (r["eventId"],)).fetchone()
         if prev is not None and prev["updated"] > updated:
             return True  # an older state arriving late: the newest state wins, as in the table
@@ -117,8 +122,6 @@ class AlertEngine:
             self._resolve(db, f"silence|{pipeline}", f"batch {batch} started", at=started)
         if status == "FAILED":
             self._failed(db, r, pipeline, stage, updated)
-        if status == "RETRYING":
-            self._retrying(db, r, pipeline, stage, batch, updated)
         if status in TERMINAL:
             finished_first = prev is None or prev["status"] not in TERMINAL
             self._resolve(db, f"stuck|{r['eventId']}", f"stage run ended {status}", at=updated)
@@ -283,6 +286,16 @@ class AlertEngine:
                            {"lastBatchStartedAt": payloads.iso(last), "silentSeconds": round(now - last, 1),
                             "limitSeconds": round(limit, 1), "limitFrom": how}, now)
             db.execute("DELETE FROM seen WHERE at < ?", (now - SEEN_KEEP_SECONDS,))
+            # what the rules no longer need: ended runs and their batches' retry counts after the same 7 days,
+            # learned history after 30 (each rule reads only its newest `history` values)
+            db.execute("DELETE FROM retries WHERE correlation_id IN (SELECT correlation_id FROM runs WHERE "
+                       "status IN ('COMPLETED', 'FAILED') AND updated < ?)", (now - SEEN_KEEP_SECONDS,))
+            db.execute("DELETE FROM runs WHERE status IN ('COMPLETED', 'FAILED') AND updated < ?",
+                       (now - SEEN_KEEP_SECONDS,))
+            for table in ("durations", "volumes"):
+                db.execute(f"DELETE FROM {table} WHERE at < ?", (now - HISTORY_KEEP_SECONDS,))  # noqa: S608
+            db.execute("DELETE FROM batches WHERE started < ? AND started < (SELECT max(started) FROM batches b "
+                       "WHERE b.pipeline = batches.pipeline)", (now - HISTORY_KEEP_SECONDS,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('ticked_at', ?)", (repr(now),))
 
     def _stuck_limit(self, db, pipeline: str, stage: str) -> tuple[float | None, str]:
