@@ -191,6 +191,14 @@ class Settings(BaseSettings):
         return Path(self.dead_letter_uri.removeprefix("file://"))
 
     @property
+    def staging_uri(self) -> str:
+        """Where each micro-batch is staged for Spark: the driver's disk on one machine; beside the table
+        (readable by every executor) when the lake is on object storage."""
+        if self.lake_uri and self.lake_uri.startswith("gs://"):
+            return f"{self.lake_uri.rstrip('/')}/_staging/{self.table}"
+        return str(self.home / "staging")
+
+    @property
     def dagster_dir(self) -> Path:
         """The Dagster instance's storage (SQLite, artifacts, compute logs) on the local profile."""
         return self.home / "dagster"

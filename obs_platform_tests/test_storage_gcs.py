@@ -42,6 +42,8 @@ def test_settings_put_dead_letters_beside_a_gs_table_and_refuse_a_local_path_for
     settings = Settings(home=tmp_path, lake_uri="gs://lake/prod")
     assert settings.dead_letter_uri == "gs://lake/prod/observability/dead_letters"
     assert settings.table_uri == "gs://lake/prod/observability/pipeline_events"
+    assert settings.staging_uri == "gs://lake/prod/_staging/pipeline_events"  # executors read it, not the driver's disk
+    assert Settings(home=tmp_path).staging_uri == str(tmp_path / "staging")
     with pytest.raises(ValueError, match="not on a local file system"):
         _ = settings.dead_letter_path
 

@@ -73,7 +73,7 @@ class MicroBatchWriter:
         self.reader = reader
         self.codec = EventCodec(SchemaRegistry(settings.schema_dir))
         self.dead_letters = DeadLetterStore(settings.dead_letter_uri)
-        self.table = TableWriter(spark, self.spec, settings.home / "staging")
+        self.table = TableWriter(spark, self.spec, settings.staging_uri)
         self.guard = PartitionGuard(settings.table_uri)
         self.on_commit = on_commit
         self.heartbeat = Heartbeat(settings.home)  # the keep-alive sensor's sign of life

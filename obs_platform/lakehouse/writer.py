@@ -10,7 +10,6 @@ of the new state, and event-time ordering makes the retry idempotent.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from obs_platform.lakehouse import storage
 from obs_platform.lakehouse.table import TableSpec
 from obs_platform.lakehouse.timeline import CommitStats, latest_commit_stats
 
@@ -34,10 +34,13 @@ def spark_schema(schema: pa.Schema):
 
 
 class TableWriter:
-    def __init__(self, spark, spec: TableSpec, staging: Path, options: dict[str, str] | None = None):
+    def __init__(self, spark, spec: TableSpec, staging: str | Path, options: dict[str, str] | None = None):
+        """``staging``: where each batch is staged for Spark to read — a local folder on one machine, a folder
+        every executor can read (``gs://``, via ``lakehouse.storage``) on a cluster."""
         self.spark = spark
         self.spec = spec
-        self.staging = Path(staging)
+        self.staging = str(staging)
+        self._fs, self._staging_root = storage.filesystem(staging)
         self.options = {**spec.upsert_options(), **(options or {})}
         self._schemas: dict[pa.Schema, object] = {}
         self.conflicts = 0  # write conflicts absorbed by a retry, since start
@@ -45,14 +48,15 @@ class TableWriter:
     def upsert(self, rows: pa.Table, label: str | int = "") -> CommitStats | None:
         """Upsert ``rows`` (the table's row schema); return the stats of the commit that holds them."""
         before = time.time()
-        folder = self.staging / f"batch-{label}-{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
+        name = f"batch-{label}-{uuid.uuid4().hex[:8]}"
+        folder = f"{self._staging_root}/{name}"
+        self._fs.create_dir(folder, recursive=True)
         try:
-            pq.write_table(rows, folder / "part-0.parquet")
+            pq.write_table(rows, f"{folder}/part-0.parquet", filesystem=self._fs)
             schema = self._schemas.get(rows.schema)
             if schema is None:
                 schema = self._schemas.setdefault(rows.schema, spark_schema(rows.schema))
-            frame = self.spark.read.schema(schema).parquet(str(folder))
+            frame = self.spark.read.schema(schema).parquet(storage.join(self.staging, name))
             for attempt in range(1, WRITE_CONFLICT_RETRIES + 1):
                 try:
                     frame.write.format("hudi").options(**self.options).mode("append").save(self.spec.base_uri)
@@ -65,7 +69,10 @@ class TableWriter:
                                 label, attempt)
                     time.sleep(min(2.0 * attempt, 10.0))
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                self._fs.delete_dir(folder)
+            except OSError as exc:  # left for the next start's sweep; never fails a committed batch
+                log.warning("could not remove staged batch %s: %s", folder, exc)
         return latest_commit_stats(self.spec.base_uri, after=_instant_floor(before))
 
 
