@@ -28,7 +28,7 @@ async def lifespan(app: FastAPI):
     app.state.feed = feed
     watcher = asyncio.create_task(feed.run(), name="timeline-watcher")
     # the alerter: evaluates in this process unless OBS_BFF_ALERTS_ENGINE=false (its routes work either way)
-    app.state.alerts = AlertService(get_settings())
+    app.state.alerts = AlertService(get_settings(), reader=get_reader())
     if bff.alerts_engine:
         app.state.alerts.start()
     try:

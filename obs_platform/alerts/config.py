@@ -33,7 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "rows": {"enabled": True, "severity": "warning", "tolerance": 0.0},
     # no new batch within limit_seconds (explicit) or median interval of the last history starts x factor
     "silence": {"enabled": True, "severity": "warning", "limit_seconds": None, "factor": 3.0, "min_samples": 5,
-                "history": 50, "min_seconds": 60},
+                "history": 50, "min_seconds": 60, "retired_after_seconds": 7 * 24 * 3600},
     # processedRecordCount with robust z = 0.6745 (x - median) / MAD above threshold, over the last history
     "volume": {"enabled": True, "severity": "warning", "threshold": 5.0, "min_samples": 10, "history": 50,
                "min_relative_mad": 0.01},

@@ -22,7 +22,8 @@ Rules (knobs in ``config.DEFAULTS``):
    when a later batch hands the same stages over within the tolerance.
 5. ``silence`` — no new batch (a correlationId seen for the first time) for ``limit_seconds`` if set, else the
    median interval of the pipeline's last ``history`` batch starts × ``factor`` once ``min_samples`` intervals
-   exist. Resolves when a batch starts.
+   exist; not for a pipeline silent longer than ``retired_after_seconds`` (7 days). Resolves when a batch
+   starts.
 6. ``volume`` — a COMPLETED stage's processedRecordCount with robust z = 0.6745·(x − median)/MAD over the
    stage's last ``history`` counts above ``threshold`` (MAD floored at ``min_relative_mad`` × median, and 1).
    Resolves when the stage's next count is typical again.
@@ -38,7 +39,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from obs_platform.alerts import payloads
@@ -69,7 +70,7 @@ def signature(message: str | None) -> str:
 
 def _seconds(value: Any) -> float:
     if isinstance(value, datetime):
-        return value.timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     return float(value) / 1000.0  # epoch millis
 
 
@@ -85,18 +86,31 @@ class AlertEngine:
         self.store = store
         self.config = config
         self.clock = clock
+        self._quiet = False
 
     # --- events ---------------------------------------------------------------------------------------
-    def observe(self, records: Iterable[dict[str, Any]]) -> int:
-        """Evaluate decoded events in one transaction; returns how many were new (not evaluated before)."""
+    def observe(self, records: Iterable[dict[str, Any]], learn_only: bool = False,
+                meta: dict[str, str] | None = None) -> int:
+        """Evaluate decoded events in one transaction; returns how many were new (not evaluated before).
+
+        ``learn_only``: remember them (evaluated keys, history, runs started within the last day) without
+        opening or resolving anything: the table's state when the alerter first starts. ``meta``: positions
+        to store in the same transaction (the table cursor)."""
         new = 0
         # Pub/Sub does not keep order: evaluate a pulled batch oldest state first
         ordered = sorted(records, key=lambda r: (_seconds(r["lastUpdatedAt"]), r["status"] in TERMINAL))
-        with self.store.tx() as db:
-            for record in ordered:
-                if self._observe(db, record):
-                    new += 1
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('observed_at', ?)", (repr(self.clock()),))
+        self._quiet = learn_only
+        try:
+            with self.store.tx() as db:
+                for record in ordered:
+                    if self._observe(db, record):
+                        new += 1
+                if not learn_only:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('observed_at', ?)", (repr(self.clock()),))
+                for key, value in (meta or {}).items():
+                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        finally:
+            self._quiet = False
         return new
 
     def _observe(self, db: sqlite3.Connection, r: dict[str, Any]) -> bool:
@@ -113,6 +127,8 @@ class AlertEngine:
         prev = db.execute("SELECT * FROM runs WHERE event_id = ?", (r["eventId"],)).fetchone()
         if prev is not None and prev["updated"] > updated:
             return True  # an older state arriving late: the newest state wins, as in the table
+        if self._quiet and status not in TERMINAL and started < self.clock() - 86400:
+            return True  # an old run left unfinished in the table: not a page on the alerter's first start
         db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (r["eventId"], pipeline, stage, batch, status, started, updated,
                     r.get("processedRecordCount"), r.get("sourceRecordCount")))
@@ -154,7 +170,8 @@ class AlertEngine:
         summary = f"{stage} failed: {(r.get('errorMessage') or '(no message)')[:300]}"
         alert_id = self._open(db, fp, "failed", knobs["severity"], pipeline, stage, r["correlationId"], r["eventId"],
                               summary, sig, {"errorMessage": (r.get("errorMessage") or "")[:2000]}, at)
-        db.execute("INSERT OR IGNORE INTO alert_members VALUES (?, ?)", (alert_id, r["eventId"]))
+        if alert_id is not None:
+            db.execute("INSERT OR IGNORE INTO alert_members VALUES (?, ?)", (alert_id, r["eventId"]))
 
     def _retrying(self, db, r, pipeline, stage, batch, at) -> None:
         db.execute("INSERT INTO retries VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
@@ -277,6 +294,8 @@ class AlertEngine:
                     limit = max(statistics.median(intervals) * knobs["factor"], knobs["min_seconds"])
                     how = f"learned: median interval of {len(intervals)} × {knobs['factor']}"
                 fp = f"silence|{pipeline}"
+                if now - last > knobs["retired_after_seconds"]:
+                    continue  # silent this long: retired, not late (its open alert, if any, stays until a batch)
                 if now - last <= limit or self._active(db, fp) is not None:
                     continue
                 if db.execute("SELECT 1 FROM alerts WHERE fingerprint = ? AND first_seen >= ?", (fp, last)).fetchone():
@@ -319,7 +338,9 @@ class AlertEngine:
                           "ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
 
     def _open(self, db, fingerprint, rule, severity, pipeline, stage, batch, event_id, summary, sig, details, at,
-              count: int = 1) -> int:
+              count: int = 1) -> int | None:
+        if self._quiet:
+            return None
         now = self.clock()
         alert_id = db.execute(
             "INSERT INTO alerts (fingerprint, rule, pipeline, stage, correlation_id, event_id, severity, status, "
@@ -332,6 +353,8 @@ class AlertEngine:
         return alert_id
 
     def _resolve(self, db, fingerprint: str, why: str, at: float, by: str = "auto") -> None:
+        if self._quiet:
+            return
         for alert in db.execute("SELECT id FROM alerts WHERE fingerprint = ? AND status IN ('open', 'acknowledged')",
                                 (fingerprint,)).fetchall():
             resolve_alert(db, alert["id"], by, why, self.clock(), self.config)

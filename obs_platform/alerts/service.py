@@ -8,7 +8,13 @@ with ``python -m obs_platform.alerts``. Either way the state is ``<home>/alerts/
 Its input is the events topic through the subscription ``<topic>-alerts`` — one durable subscription (not the
 live path's per-process one, which is acked on arrival and gone after a restart): a message is acked only
 after the transaction that evaluated it committed, so a crash re-delivers it and the evaluated-event keys make
-the re-delivery a no-op. While the alerter is down, Pub/Sub keeps the messages (7 days by default).
+the re-delivery a no-op. While the alerter is down, Pub/Sub keeps the messages (7 days by default). The subscription's ack deadline
+is 10 s: a pull in flight when the process died holds its messages that long.
+
+Beside it, the table (``reader``, in the BFF its own): on the first start the alerter learns the history-based
+rules' history (durations, cadence, volumes) from the table's newest states without opening anything; after
+that it reads every new commit from a stored cursor and evaluates its rows too — a state already evaluated
+from the bus is a no-op, one the bus path never saw is evaluated late rather than lost.
 Several processes may pull from it on the same ``alerts.db`` (SQLite serialises their transactions).
 """
 
@@ -30,6 +36,7 @@ from obs_platform.alerts.engine import AlertEngine
 from obs_platform.alerts.store import Store
 from obs_platform.bus.client import subscriber, topic_path
 from obs_platform.events.codec import DecodeError, EventCodec
+from obs_platform.query.base import MAX_PAGE, EventQuery, EventReader
 from obs_platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,9 @@ class AlertService:
     settings: Settings
     config: AlertConfig = field(default_factory=load_config)
     pull_max: int = 1000
+    reader: EventReader | None = None  # the table: learned history on first start, then every commit after it
+    table_poll_seconds: float = 5.0
+    seed_rows: int = 50_000
 
     def __post_init__(self) -> None:
         self.store = Store(db_path(self.settings))
@@ -63,7 +73,8 @@ class AlertService:
 
     def start(self, pull: bool = True) -> AlertService:
         self.workers.start()
-        targets = [self._tick_loop] + ([self._pull_loop] if pull else [])
+        targets = ([self._tick_loop] + ([self._pull_loop] if pull else [])
+                   + ([self._table_loop] if self.reader is not None else []))
         for target in targets:
             thread = threading.Thread(target=target, name=f"alerts-{target.__name__.strip('_')}", daemon=True)
             thread.start()
@@ -90,6 +101,44 @@ class AlertService:
             except Exception:
                 log.exception("alerts: tick failed")
             self._stop.wait(self.config.tick_seconds)
+
+    # --- the table ------------------------------------------------------------------------------------
+    def _table_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.follow_table_once():
+                    self.workers.notify()
+            except Exception as exc:  # no table yet, or not readable now
+                log.debug("alerts: table not read: %s", exc)
+            self._stop.wait(self.table_poll_seconds)
+        self.store.close()
+
+    def follow_table_once(self) -> int:
+        """Read the table from the stored cursor (``meta.table_cursor``, a commit instant, moved in the same
+        transaction as the evaluation). With no cursor yet (first start), learn from the table's newest
+        ``seed_rows`` states without opening anything; after that, evaluate each new commit's rows: states
+        already evaluated from the bus (same eventId, lastUpdatedAt, status) are no-ops, states the bus path
+        never saw (published before the subscription existed, or expired from it) are evaluated here."""
+        latest = self.reader.latest_commit()
+        cursor = self.store.meta("table_cursor")
+        if latest is None or (cursor is not None and latest <= cursor):
+            return 0
+        if cursor is None:
+            rows: list[dict] = []
+            while len(rows) < self.seed_rows:
+                limit = min(MAX_PAGE, self.seed_rows - len(rows))
+                page = self.reader.events(EventQuery(limit=limit, offset=len(rows)))
+                rows.extend(page.events)
+                if len(page.events) < limit:
+                    break
+            self.engine.observe(rows, learn_only=True, meta={"table_cursor": latest})
+            log.info("alerts: learned from %d rows of the table up to commit %s", len(rows), latest)
+            return 0
+        new = 0
+        commits = sorted(c.instant for c in self.reader.commits() if cursor < c.instant <= latest)
+        for commit in commits:
+            new += self.engine.observe(self.reader.changes_in(commit), meta={"table_cursor": commit})
+        return new
 
     # --- the input ------------------------------------------------------------------------------------
     def _pull_loop(self) -> None:
