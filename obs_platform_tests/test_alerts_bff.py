@@ -180,3 +180,53 @@ def test_kill_9_mid_delivery_then_restart_loses_nothing_and_pages_each_transitio
     alerts = httpx.get(f"{second.url}/api/alerts", headers=AUTH, timeout=10).json()
     assert alerts["total"] == 1 and alerts["alerts"][0]["status"] == "resolved"
     assert alerts["alerts"][0]["count"] == 2  # b-2, published while the alerter was dead, was not lost
+
+
+def test_fuzzing_the_alert_routes_validates_every_answer_against_the_openapi_document(settings, bff_for,
+                                                                                      alert_env, monkeypatch):
+    """schemathesis on the four alert operations, valid and invalid input (auth off): no 5xx, a documented
+    status, content type, schema and headers — the checks test_bff_conformance applies to every route."""
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import Failure, FailureGroup
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    from obs_platform_tests.test_bff_conformance import _fuzz
+
+    receiver, emitter = alert_env
+    monkeypatch.delenv("OBS_BFF_TOKEN")
+    bff = bff_for(settings)
+    wait_subscribed(settings)
+    for stage in ("a", "b", "c"):  # alerts 1..3 exist: some generated ids find one
+        emitter.emit(event("orders", stage, "FAILED", "b-1", error="boom"))
+    emitter.flush()
+    wait_for(lambda: httpx.get(f"{bff.url}/api/alerts").json()["total"] == 3, what="three alerts")
+    schema = schemathesis.openapi.from_url(f"{bff.url}/openapi.json").include(path_regex="^/api/alerts")
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+              response_headers_conformance]
+    failures: dict[tuple, str] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert sorted(op.label for op in operations) == ["GET /api/alerts", "GET /api/alerts/{alertId}",
+                                                     "POST /api/alerts/{alertId}/acknowledge",
+                                                     "POST /api/alerts/{alertId}/resolve"]
+
+    def validate(operation, mode):
+        def run_case(case):
+            try:
+                case.call_and_validate(base_url=bff.url, timeout=30, checks=checks)
+            except (Failure, FailureGroup) as exc:
+                for failure in exc.exceptions if isinstance(exc, FailureGroup) else [exc]:
+                    failures.setdefault((operation.label, mode.value, failure.title),
+                                        f"{failure.message}\n{case.as_curl_command()}")
+        return run_case
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _fuzz(operation, mode, 40, validate(operation, mode))
+    assert not failures, "\n\n".join(f"{k}: {v[:1500]}" for k, v in failures.items())

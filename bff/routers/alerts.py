@@ -95,6 +95,7 @@ class Resolve(BaseModel):
 
 
 CONFLICT = {409: {"model": ErrorBody, "description": "The alert is resolved: it cannot be acknowledged."}}
+BAD_BODY = {400: {"model": ErrorBody, "description": "The body is not JSON."}}
 AlertId = Annotated[int, Path(alias="alertId", ge=1, le=2**62)]
 
 
@@ -158,7 +159,7 @@ def get_alert(request: Request, alert_id: AlertId) -> AlertDetail:
 
 
 @router.post("/{alertId}/acknowledge", response_model=AlertDetail, operation_id="acknowledgeAlert",
-             responses={**ERRORS, **NOT_FOUND, **CONFLICT})
+             responses={**ERRORS, **NOT_FOUND, **CONFLICT, **BAD_BODY})
 def acknowledge(request: Request, alert_id: AlertId, body: Annotated[Acknowledge, Body()]) -> AlertDetail:
     """open → acknowledged, recording who and when (an acknowledged alert stays as it is)."""
     handle = _handle(request)
@@ -172,7 +173,7 @@ def acknowledge(request: Request, alert_id: AlertId, body: Annotated[Acknowledge
 
 
 @router.post("/{alertId}/resolve", response_model=AlertDetail, operation_id="resolveAlert",
-             responses={**ERRORS, **NOT_FOUND})
+             responses={**ERRORS, **NOT_FOUND, **BAD_BODY})
 def resolve(request: Request, alert_id: AlertId, body: Annotated[Resolve | None, Body()] = None) -> AlertDetail:
     """open/acknowledged → resolved by hand (a resolved alert stays as it is)."""
     handle = _handle(request)
