@@ -230,3 +230,37 @@ def test_fuzzing_the_alert_routes_validates_every_answer_against_the_openapi_doc
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz(operation, mode, 40, validate(operation, mode))
     assert not failures, "\n\n".join(f"{k}: {v[:1500]}" for k, v in failures.items())
+
+
+def test_the_alerter_alone_beside_a_bff_that_only_serves(settings, bff_for, alert_env, monkeypatch):
+    """``python -m obs_platform.alerts`` evaluates and delivers; a BFF with OBS_BFF_ALERTS_ENGINE=false serves
+    and acknowledges the same alerts; the alerter stops cleanly on SIGTERM."""
+    import subprocess
+    import sys
+
+    from obs_platform.settings import REPO_ROOT
+
+    receiver, emitter = alert_env
+    monkeypatch.setenv("OBS_BFF_ALERTS_ENGINE", "false")
+    alerter = subprocess.Popen([sys.executable, "-m", "obs_platform.alerts"], cwd=REPO_ROOT,
+                               env={**os.environ, "OBS_HOME": str(settings.home)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        bff = bff_for(settings)
+        wait_subscribed(settings)
+        emitter.emit(event("billing", "publish", "FAILED", "b-1", error="HTTP 503 from ledger"))
+        emitter.flush()
+        opened = receiver.next(20)["body"]
+        assert opened["alert"]["pipeline"] == "billing"
+        answer = httpx.post(f"{bff.url}/api/alerts/{opened['alert']['id']}/acknowledge", json={"by": "dave"},
+                            headers=AUTH, timeout=10)
+        assert answer.status_code == 200 and answer.json()["acknowledgedBy"] == "dave"
+    finally:
+        alerter.send_signal(signal.SIGTERM)
+        assert alerter.wait(20) == 0, alerter.stderr.read().decode()[-2000:]
+    # the BFF evaluates nothing itself: with the alerter stopped, a new failure waits on the bus
+    emitter.emit(event("billing", "other", "FAILED", "b-2", error="x"))
+    emitter.flush()
+    with pytest.raises(queue.Empty):
+        receiver.next(3)
+    assert httpx.get(f"{bff.url}/api/alerts", headers=AUTH, timeout=10).json()["total"] == 1
