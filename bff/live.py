@@ -12,7 +12,8 @@ live messages, skipping any instant it has already sent. So every commit after `
 order.
 
 Pending rows (the live path, ``bff/livebus.py``): rows read from the bus before any commit holds them go to
-the same queues as ``pending`` events, without an SSE id (a reconnect resumes by commits only).
+the same queues as ``pending`` events, without an SSE id (a reconnect resumes by commits only); so do alert
+changes (``bff/alertfeed.py``) as ``alert`` events.
 """
 
 from __future__ import annotations
@@ -174,8 +175,8 @@ class CommitFeed:
                 message = await sub.queue.get()
                 if message is None:
                     return  # fell behind: closed; the client reconnects with Last-Event-ID
-                if message.commit is None:  # pending rows from the bus: no id, not resumable
-                    yield {"event": "pending", "data": message.data}
+                if message.commit is None:  # pending rows from the bus, alert changes: no id, not resumable
+                    yield {"event": getattr(message, "event", "pending"), "data": message.data}
                     continue
                 if sent is not None and message.commit <= sent:
                     continue

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic.json_schema import models_json_schema
 
+from bff.alertfeed import AlertWatcher
 from bff.config import get_bff_settings
 from bff.deps import get_reader
 from bff.errors import install_error_handlers
@@ -31,14 +32,20 @@ async def lifespan(app: FastAPI):
     app.state.alerts = AlertService(get_settings(), reader=get_reader())
     if bff.alerts_engine:
         app.state.alerts.start()
+    # alert changes on /api/stream, whoever writes alerts.db (this alerter, another process, the routes)
+    app.state.alert_watcher = AlertWatcher(app.state.alerts.store.path, feed, poll_seconds=bff.stream_poll_seconds)
+    app.state.alerts.listeners.append(app.state.alert_watcher.wake)
+    alert_watch = asyncio.create_task(app.state.alert_watcher.run(), name="alert-watcher")
     try:
         async with live_path(feed, get_reader(), get_settings(), bff.live_path, bff.live_subscription_ttl_hours,
                              bff.live_batch_ms) as app.state.live_path:
             yield
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in (watcher, alert_watch):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        app.state.alert_watcher.close()
         await asyncio.to_thread(app.state.alerts.stop)
 
 
@@ -69,7 +76,7 @@ def create_app() -> FastAPI:
 
 
 def _document_stream_messages(app: FastAPI) -> None:
-    """Put StreamReady, StreamMessage and StreamPendingMessage (the SSE data, no route returns them as JSON)
+    """Put StreamReady, StreamMessage, StreamPendingMessage and StreamAlertMessage (the SSE data, no route returns them as JSON)
     into the spec's components; and say that the bearer token is optional (needed only with OBS_BFF_TOKEN
     set): each guarded operation may be called with it or without (``security: [{HTTPBearer: []}, {}]``)."""
     build = app.openapi
@@ -78,7 +85,8 @@ def _document_stream_messages(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             _, defs = models_json_schema([(StreamReady, "serialization"), (StreamMessage, "serialization"),
-                                          (StreamPendingMessage, "serialization")],
+                                          (StreamPendingMessage, "serialization"),
+                                          (alerts.StreamAlertMessage, "serialization")],
                                          ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in defs["$defs"].items():

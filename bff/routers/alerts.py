@@ -64,6 +64,15 @@ class AlertList(BaseModel):
     byStatus: dict[str, int] = Field(description="Alerts matching the filters other than status, per status.")
 
 
+class StreamAlertMessage(BaseModel):
+    """The data of one `alert` event on /api/stream (no SSE id: not resumable; after a reconnect read
+    GET /api/alerts again): an alert opened, grew, was acknowledged or was resolved."""
+
+    change: Literal["opened", "grown", "acknowledged", "resolved"] = Field(
+        description="What happened: opened, grown (count or last occurrence moved), acknowledged, resolved.")
+    alert: Alert = Field(description="The alert after the change, as GET /api/alerts shows it.")
+
+
 class AlertTransition(BaseModel):
     kind: Literal["open", "acknowledge", "resolve"]
     at: datetime

@@ -19,7 +19,9 @@ STREAM_DOC = {
                          "commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when "
                          "`since` is past the time-travel horizon (reload, then follow); with the live path on "
                          "(OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the "
-                         "bus before any commit holds them, a StreamPendingMessage; comment lines as heartbeats.",
+                         "bus before any commit holds them, a StreamPendingMessage; `event: alert` (no id: not resumable; after a "
+                         "reconnect read GET /api/alerts) when an alert opens, grows, is acknowledged or is resolved, "
+                         "a StreamAlertMessage; comment lines as heartbeats.",
           "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamMessage"}}}},
     **ERRORS,
 }

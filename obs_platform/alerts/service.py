@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +71,7 @@ class AlertService:
                                                                  subscription_name(self.settings))
         self.subscribed = threading.Event()
         self.evaluated = 0
+        self.listeners: list[Callable[[], None]] = []  # told after each write (the BFF's alert stream)
 
     def start(self, pull: bool = True) -> AlertService:
         self.workers.start()
@@ -82,8 +84,11 @@ class AlertService:
         return self
 
     def notify(self) -> None:
-        """A transition was written outside the evaluator (acknowledge/resolve by hand): deliver now."""
+        """Something was written (an evaluation, a tick, acknowledge/resolve by hand): deliver now, and tell
+        the listeners."""
         self.workers.notify()
+        for listener in self.listeners:
+            listener()
 
     def stop(self) -> None:
         self._stop.set()
@@ -97,7 +102,7 @@ class AlertService:
         while not self._stop.is_set():
             try:
                 self.engine.tick()
-                self.workers.notify()
+                self.notify()
             except Exception:
                 log.exception("alerts: tick failed")
             self._stop.wait(self.config.tick_seconds)
@@ -107,7 +112,7 @@ class AlertService:
         while not self._stop.is_set():
             try:
                 if self.follow_table_once():
-                    self.workers.notify()
+                    self.notify()
             except Exception as exc:  # no table yet, or not readable now
                 log.debug("alerts: table not read: %s", exc)
             self._stop.wait(self.table_poll_seconds)
@@ -186,6 +191,7 @@ class AlertService:
             if isinstance(published, datetime):
                 newest = max(newest or published.timestamp(), published.timestamp())
         self.engine.observe(records)  # one transaction, committed before the ack
+        self.notify()  # its outbox rows and alert changes are committed: deliver and show them now
         if newest is not None:
             lag = time.time() - newest
             with self.store.tx() as db:
@@ -193,5 +199,4 @@ class AlertService:
         client.acknowledge(request={"subscription": self.path,
                                     "ack_ids": [m.ack_id for m in response.received_messages]})
         self.evaluated += len(records)
-        self.workers.notify()
         return len(response.received_messages)

@@ -1171,6 +1171,21 @@ export interface components {
             recordsProcessed: number;
         };
         /**
+         * StreamAlertMessage
+         * @description The data of one `alert` event on /api/stream (no SSE id: not resumable; after a reconnect read
+         *     GET /api/alerts again): an alert opened, grew, was acknowledged or was resolved.
+         */
+        StreamAlertMessage: {
+            /** @description The alert after the change, as GET /api/alerts shows it. */
+            alert: components["schemas"]["Alert"];
+            /**
+             * Change
+             * @description What happened: opened, grown (count or last occurrence moved), acknowledged, resolved.
+             * @enum {string}
+             */
+            change: "opened" | "grown" | "acknowledged" | "resolved";
+        };
+        /**
          * StreamMessage
          * @description The data of one `commit` event on /api/stream (its SSE id is the commit instant).
          */
@@ -1917,7 +1932,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: a StreamReady: latestCommit, resumedAfter, livePath); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); with the live path on (OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the bus before any commit holds them, a StreamPendingMessage; comment lines as heartbeats. */
+            /** @description text/event-stream. `event: ready` once (id: the position the stream starts after; data: a StreamReady: latestCommit, resumedAfter, livePath); then per commit `id: <instant>`, `event: commit`, data: a StreamMessage; `event: reset` when `since` is past the time-travel horizon (reload, then follow); with the live path on (OBS_BFF_LIVE_PATH), `event: pending` (no id: not resumable) carries rows read from the bus before any commit holds them, a StreamPendingMessage; `event: alert` (no id: not resumable; after a reconnect read GET /api/alerts) when an alert opens, grows, is acknowledged or is resolved, a StreamAlertMessage; comment lines as heartbeats. */
             200: {
                 headers: {
                     [name: string]: unknown;
