@@ -3,8 +3,9 @@
  *
  * The token never leaves this server. A page served here sets an HttpOnly, SameSite=Strict cookie scoped to
  * /bff (an expiry and its HMAC, keyed from the token: it survives restarts, and changing the token revokes
- * it); the browser's live stream, its polling fallback and its chart refreshes call /bff/api/..., and this
- * proxy checks the cookie, adds `Authorization: Bearer <token>` and streams the answer back (SSE included).
+ * it); the browser's live stream, its polling fallback, its chart refreshes and the alerts strip's re-reads
+ * call /bff/api/..., and this proxy checks the cookie, adds `Authorization: Bearer <token>` and streams the
+ * answer back (SSE included).
  * Only GET and only the routes the browser uses are forwarded. Nothing carries a secret in a URL, so no
  * access log can hold one.
  */
@@ -16,7 +17,7 @@ export const PROXY_PATH = "/bff";
 export const COOKIE_NAME = "obs_bff";
 const COOKIE_MAX_AGE_S = 12 * 3600;
 /** What a browser of the dashboard reads from the BFF (everything else is read server-side). */
-const FORWARDED = /^\/api\/(stream|events|events\/incremental|stats)$/;
+const FORWARDED = /^\/api\/(stream|events|events\/incremental|stats|alerts)$/;
 const PASSED_BACK = ["content-type", "cache-control", "x-accel-buffering", "server-timing"];
 
 export interface ProxyConfig {

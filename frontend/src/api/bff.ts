@@ -3,7 +3,7 @@
  * running server at request time (never baked in at build time).
  */
 import type {
-  CommitList, DeadLetterList, EventAtFailure, EventsResponse, Journey, Maintenance, PipelineEvent, Stats,
+  AlertList, CommitList, DeadLetterList, EventAtFailure, EventsResponse, Journey, Maintenance, PipelineEvent, Stats,
 } from "./types";
 
 export const DEFAULT_BFF_URL = "http://127.0.0.1:8080";
@@ -139,6 +139,10 @@ export const fetchAtFailure = (base: BffTarget | string, eventId: string, limit:
   getJson<EventAtFailure>(base, `/api/events/${encodeURIComponent(eventId)}/at-failure`, { limit });
 export const fetchJourney = (base: BffTarget | string, correlationId: string) =>
   getJson<Journey>(base, `/api/correlations/${encodeURIComponent(correlationId)}`);
+
+/** GET /api/alerts?status=open: the alerts nobody has acknowledged or resolved, newest first. */
+export const fetchOpenAlerts = (base: BffTarget | string, limit: number) =>
+  getJson<AlertList>(base, "/api/alerts", { status: "open", limit });
 
 /** Settles a call into {ok, value} | {ok: false, error} so one failing panel never breaks the page. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string; status: number };

@@ -34,5 +34,9 @@ export type StreamPendingMessage = Schemas["StreamPendingMessage"];
 /** A row of the live timeline: committed, or pending until the commit that holds it arrives. */
 export type TimelineEvent = PipelineEvent | PendingEvent;
 export type ErrorBody = Schemas["ErrorBody"];
+/** Alerts (GET /api/alerts) and their changes on the stream (SSE `alert` events). */
+export type Alert = Schemas["Alert"];
+export type AlertList = Schemas["AlertList"];
+export type StreamAlertMessage = Schemas["StreamAlertMessage"];
 
 export const EVENT_STATUSES: readonly EventStatus[] = ["STARTED", "RUNNING", "COMPLETED", "FAILED", "RETRYING"];

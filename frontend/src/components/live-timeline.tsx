@@ -5,6 +5,7 @@
  * the server-rendered children (<Slot/>), which lib/timeline.ts takes over.
  */
 import { component$, Slot, useSignal, useVisibleTask$ } from "@builder.io/qwik";
+import { ALERT_EVENT, ALERT_RESYNC_EVENT } from "../lib/alerts";
 import { formatClock } from "../lib/format";
 import { follow, type LiveState } from "../lib/live";
 import { setCurrentWindow, TimelineWindow } from "../lib/timeline";
@@ -31,6 +32,9 @@ export interface LiveTimelineProps {
 }
 
 type State = LiveState | "time-travel";
+
+/** While the stream is down (polling), the alerts strip reads GET /api/alerts this often. */
+const ALERT_POLL_MS = 10_000;
 
 function stateText(state: State, updatedAt: number): string {
   const at = updatedAt ? formatClock(updatedAt) : "";
@@ -73,6 +77,13 @@ export const LiveTimeline = component$<LiveTimelineProps>((props) => {
     const idle = window.requestIdleCallback
       ? window.requestIdleCallback(() => win.ensureLoaded(), { timeout: 3000 })
       : window.setTimeout(() => win.ensureLoaded(), 1500);
+    // the open-alerts strip (components/alert-strip.tsx) follows the same stream: its changes, and a cue to
+    // read the alerts again on each (re)connect and, while polling, every ALERT_POLL_MS
+    let alertsReadAt = 0;
+    const resyncAlerts = () => {
+      alertsReadAt = Date.now();
+      document.dispatchEvent(new CustomEvent(ALERT_RESYNC_EVENT));
+    };
     const stop = props.timeTravel
       ? () => {}
       : follow({
@@ -88,8 +99,13 @@ export const LiveTimeline = component$<LiveTimelineProps>((props) => {
             win.upsertPending(events);
             updatedAt.value = Date.now();
           },
+          onAlert: (msg) => {
+            document.dispatchEvent(new CustomEvent(ALERT_EVENT, { detail: msg }));
+          },
+          onReady: resyncAlerts,
           onState: (s) => {
             state.value = s;
+            if (s === "polling" && Date.now() - alertsReadAt >= ALERT_POLL_MS) resyncAlerts();
             if (s === "live" || s === "polling") document.getElementById("bff-error")?.remove();
           },
           onReset: () => location.reload(),

@@ -6,12 +6,14 @@
  *   (each `commit` event's id is its instant), which the BFF prefers over `since`.
  * - `pending` (the BFF's live path): rows read from the bus before any commit holds them; no id, so a
  *   reconnect never resumes by them; the `commit` that later holds them replaces them.
+ * - `alert` (an alert opened, grew, was acknowledged or resolved): no id either; `onReady` (each `ready`, i.e.
+ *   each (re)connect) is the caller's cue to read the alerts again for what it may have missed.
  * - `reset` (the cursor fell behind the time-travel horizon): the caller reloads its state.
  * - If the stream cannot be had (MAX_SSE_ERRORS failures without a message in between, or EventSource
  *   closed for good), poll `/api/events/incremental?since=<cursor>` every POLL_MS (skipped while the tab
  *   is hidden) and try the stream again every SSE_RETRY_MS.
  */
-import type { EventsResponse, PendingEvent, PipelineEvent, StreamPendingMessage } from "../api/types";
+import type { EventsResponse, PendingEvent, PipelineEvent, StreamAlertMessage, StreamPendingMessage } from "../api/types";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "polling" | "offline";
 
@@ -28,6 +30,10 @@ export interface FollowOptions {
   onRows: (events: PipelineEvent[], commit: string | null) => void;
   /** Rows from the bus, not in a commit yet (SSE `pending` events). */
   onPending?: (events: PendingEvent[]) => void;
+  /** Alert changes (SSE `alert` events). */
+  onAlert?: (msg: StreamAlertMessage) => void;
+  /** The stream (re)opened (SSE `ready`). */
+  onReady?: () => void;
   onState: (state: LiveState) => void;
   onReset: () => void;
   /** Never use EventSource: poll from the start (`?live=poll`). */
@@ -56,6 +62,7 @@ export function follow(opts: FollowOptions): () => void {
       errors = 0;
       stopPolling();
       opts.onState("live");
+      opts.onReady?.();
     });
     es.addEventListener("commit", (ev) => {
       errors = 0;
@@ -68,6 +75,10 @@ export function follow(opts: FollowOptions): () => void {
       errors = 0;
       const msg = JSON.parse((ev as MessageEvent<string>).data) as StreamPendingMessage;
       opts.onPending?.(msg.events);
+    });
+    es.addEventListener("alert", (ev) => {
+      errors = 0;
+      opts.onAlert?.(JSON.parse((ev as MessageEvent<string>).data) as StreamAlertMessage);
     });
     es.addEventListener("reset", () => opts.onReset());
     es.onerror = () => {

@@ -1,15 +1,17 @@
 import { component$, untrack } from "@builder.io/qwik";
 import { routeLoader$, type DocumentHead, type RequestHandler } from "@builder.io/qwik-city";
 import {
-  dagsterUrl, fetchCommits, fetchDeadLetters, fetchEvents, fetchMaintenance, fetchStats, publicBffUrl, serverBff,
+  dagsterUrl, fetchCommits, fetchDeadLetters, fetchEvents, fetchMaintenance, fetchOpenAlerts, fetchStats, publicBffUrl, serverBff,
   settle, type Outcome,
 } from "../api/bff";
-import type { CommitList, DeadLetterList, EventsResponse, Maintenance, Stats } from "../api/types";
+import type { AlertList, CommitList, DeadLetterList, EventsResponse, Maintenance, Stats } from "../api/types";
+import { AlertStrip } from "../components/alert-strip";
 import { ChartIsland, StaticCharts } from "../components/charts";
 import { LiveTimeline } from "../components/live-timeline";
 import { DeadLettersPanel, MaintenancePanel } from "../components/panels";
 import { TimelineBody, TimelineHead } from "../components/timeline-rows";
 import { ViewForm } from "../components/view-form";
+import { ALERTS_SHOWN } from "../lib/alerts";
 import { chartRange } from "../lib/chart-model";
 import { showDetails } from "../lib/details";
 import { bffFilterParams, type Filters, hasFilters, parseFilters } from "../lib/filters";
@@ -41,6 +43,8 @@ interface Dashboard {
   filterQuery: string;
   events: Outcome<EventsResponse>;
   commits: Outcome<CommitList>;
+  /** GET /api/alerts?status=open, for the open-alerts strip. */
+  alerts: Outcome<AlertList>;
   /** Not awaited by the loader: the page renders a Promise child, which Qwik's SSR awaits after flushing
    * everything above it (header, form, timeline), so the first screen does not wait for these calls. */
   panels: Promise<Panels>;
@@ -71,16 +75,17 @@ export const useDashboard = routeLoader$<Dashboard>(async ({ env, url, headers }
     settle(fetchMaintenance(bff)),
     settle(fetchDeadLetters(bff, DEAD_LETTERS_SHOWN)),
   ]).then(([stats, maintenance, deadLetters]) => ({ stats, maintenance, deadLetters }));
-  const [events, commits] = await Promise.all([
+  const [events, commits, alerts] = await Promise.all([
     settle(fetchEvents(bff, eventsQuery)),
     settle(fetchCommits(bff, COMMITS_FOR_SLIDER)),
+    settle(fetchOpenAlerts(bff, ALERTS_SHOWN)),
   ]);
   // the BFF's share of the time to the first byte, for the browser's devtools and bench/dashboard
-  headers.set("Server-Timing", `bff;dur=${(performance.now() - started).toFixed(1)};desc="BFF: events, commits"`);
+  headers.set("Server-Timing", `bff;dur=${(performance.now() - started).toFixed(1)};desc="BFF: events, commits, alerts"`);
   if (!events.ok && events.status === 0) console.warn(`[dashboard] BFF unreachable at ${bffUrl}: ${events.error}`);
   return {
     bffUrl, publicBffUrl: publicBffUrl(env), dagsterUrl: dagsterUrl(env), filters,
-    filterQuery: filterParams.toString(), events, commits, panels, statsQuery: statsQuery.toString(), chart,
+    filterQuery: filterParams.toString(), events, commits, alerts, panels, statsQuery: statsQuery.toString(), chart,
     renderedAt: Date.now(), pollOnly: url.searchParams.get("live") === "poll",
   };
 });
@@ -118,6 +123,11 @@ export default component$(() => {
           )}
         </p>
       )}
+      <AlertStrip
+        publicBffUrl={d.publicBffUrl}
+        initial={d.alerts.ok ? d.alerts.value : null}
+        error={d.alerts.ok || !d.events.ok ? null : d.alerts.error}
+      />
       {f.ignored.length > 0 && <p class="warn">Ignored: {f.ignored.join(", ")} (status is one of STARTED, RUNNING, COMPLETED, FAILED, RETRYING).</p>}
       <ViewForm filters={f} commits={commits} />
       {f.asOf && events && (
