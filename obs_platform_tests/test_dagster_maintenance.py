@@ -149,4 +149,4 @@ def test_dagster_ui_shows_one_graph_with_schedules_sensors_and_checks(dagster_we
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     assert sensors == {name: "RUNNING" for name in (
         "ingestion_keepalive", "table_freshness_sensor", "small_files_sensor", "timeline_length_sensor",
-        "new_partitions_sensor", "failure_savepoint_sensor")}
+        "new_partitions_sensor", "failure_savepoint_sensor", "dagster_runs_to_timeline", "alerts_observer")}
