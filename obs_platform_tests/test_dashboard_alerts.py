@@ -1,9 +1,9 @@
 """The open-alerts strip, in real headless Chromium over the real BFF (the alerter inside it), bus and writer,
 with the BFF's token on (the page reads GET /api/alerts server-side with it; the browser's stream goes through
 the dashboard's /bff proxy). A FAILED stage run published while the page is open shows in the strip, as text,
-with links to the dashboard's state-at-failure and journey pages that work once the table holds the run;
-after a COMPLETED of that stage run the alert is resolved and leaves the strip, in the same document. The
-browser steps are frontend/tests/alerts.mjs."""
+with links to the dashboard's state-at-failure and journey pages that work once the table holds the run (and
+a page loaded then renders it server-side, as text); after a COMPLETED of that stage run the alert is
+resolved and leaves the strip, in the same document. The browser steps are frontend/tests/alerts.mjs."""
 
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ def test_a_failed_stage_run_shows_in_the_strip_with_working_links_and_leaves_whe
     assert failure["error"] == HOSTILE
     assert journey["status"] == 200 and "b-alert" in journey["title"]
     assert {(s["stage"], s["status"]) for s in journey["stages"]} == {("extract", "COMPLETED"), ("load", "FAILED")}
+    # a page loaded while it is open renders it server-side, the same way, and nothing runs from its text
+    rendered = links["rendered"]
+    assert rendered["count"] == "1" and rendered["pwned"] is None
+    assert [(i["where"], i["summary"], i["atFailure"], i["imgs"]) for i in rendered["items"]] == [
+        ("orders / load", f"load failed: {HOSTILE}", "/events/ord-load-1/at-failure/", 0)]
     # resolved by the completion: gone from the strip, in the same document; nothing ran from the error text
     result = final["result"]
     assert result["gone"] and result["items"] == [] and result["count"] == "0" and result["empty"]

@@ -5,7 +5,7 @@
  *   node tests/alerts.mjs strip '{"url": ..., "where": "orders / load"}'
  *     {"ready": {"items": [...]}} once the page follows the stream; {"shown": {...}} when an alert for `where`
  *     is in the strip (as the user sees it: text, links); then, on the stdin line "links", opens both links
- *     in a second tab and prints {"links": {...}} (what each page shows); then {"result": {...}} once the
+ *     in a second tab, then the dashboard afresh, and prints {"links": {...}} (what each page shows); then {"result": {...}} once the
  *     alert has left the strip, in the same document, and {"pageErrors": [...]}.
  */
 import { createRequire } from "node:module";
@@ -61,8 +61,12 @@ async function strip(page, context) {
     status: journey.status(), url: tab.url(), title: (await tab.locator("h1").first().textContent())?.trim(),
     stages: await tab.$$eval("ol.stages li.stage", (els) => els.map((e) => ({ stage: e.dataset.stage, status: e.dataset.status }))),
   };
+  // a fresh load while the alert is open: the strip as the server renders it (and the page's state carries it)
+  await tab.goto(args.url, { waitUntil: "load" });
+  await tab.waitForSelector('[data-live-state="live"]', { timeout: TIMEOUT });
+  const rendered = { items: await items(tab), count: await count(tab), pwned: await tab.evaluate(() => window.__pwned ?? null) };
   await tab.close();
-  say({ links: { atFailure: failurePage, journey: journeyPage } });
+  say({ links: { atFailure: failurePage, journey: journeyPage, rendered } });
 
   await page.waitForFunction((id) => !document.querySelector(`#alert-list [data-alert-id="${id}"]`), shown.id,
     { timeout: args.timeoutMs ?? 60_000, polling: 100 });
