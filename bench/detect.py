@@ -2,6 +2,7 @@
 """bench/detect: how soon a published event is seen through the live path, on the stream and on the dashboard.
 
     .venv/bin/python bench/detect.py [--rates 20,1000] [--seconds 30,15] [--no-ingestion [--no-table]] [--live-off]
+                                     [--alerts-off]
 
 ``--live-off`` runs the BFF with OBS_BFF_LIVE_PATH=false and no browser: the BFF's CPU without the live path
 (its cost is the difference) and publish -> commit on the stream (the path before).
@@ -24,6 +25,14 @@ older), so a probe lands on top of the open, unfiltered timeline as a user would
 * publish -> dashboard: Chromium notes (MutationObserver on the timeline's rows) when each probe's row is
   first drawn (frontend/tests/live-path.mjs ``watch``).
 
+* publish -> webhook received: the alerter inside the BFF (as shipped, ``OBS_BFF_ALERTS_ENGINE`` on) with an
+  alerts settings file the bench writes (one ``json`` receiver: a local HTTP server here); each probe is a
+  stage of its own (``probe-<n>``), so each opens an alert of its own (the ``failed`` rule would group repeats
+  of one stage into one alert); the receiver notes when each probe's ``open`` body arrives.
+
+``--alerts-off`` runs the BFF with OBS_BFF_ALERTS_ENGINE=false (no webhooks): the BFF's CPU without the alerter
+(its cost at a rate is the difference between two runs).
+
 Both from the moment before ``emit`` to the wall clock of the receiver (one machine, one clock); p50/p95/max.
 Beside them: the BFF's CPU (from /proc) while the phase publishes (plus 0.5 s), in cores and per event. Writes bench/reports/detect-<timestamp>.json.
 """
@@ -31,6 +40,7 @@ Beside them: the BFF's CPU (from /proc) while the phase publishes (plus 0.5 s), 
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import os
 import platform
@@ -53,6 +63,7 @@ from obs_platform.bus.emulator import start_emulator  # noqa: E402
 from obs_platform.sdk import EventEmitter  # noqa: E402
 from obs_platform.settings import Settings  # noqa: E402
 from obs_platform_tests.conftest import free_port, wait_http  # noqa: E402
+from obs_platform_tests.test_alerts_bff import wait_subscribed  # noqa: E402
 from obs_platform_tests.test_live_path import live_subscriptions, wait_for_subscriptions  # noqa: E402
 
 FRONTEND = REPO / "frontend"
@@ -113,6 +124,48 @@ class PendingClock:
         self._thread.join(10)
 
 
+class WebhookClock:
+    """A local HTTP receiver for the alerter's ``json`` webhooks; notes when each alert's ``open`` arrives, by
+    the eventId it names."""
+
+    def __init__(self):
+        clock = self
+        self.opened: dict[str, float] = {}
+        self.bodies = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                now = time.time()
+                self.send_response(204)
+                self.end_headers()
+                clock.bodies += 1
+                try:
+                    message = json.loads(body)
+                except ValueError:
+                    return
+                if message.get("event") == "open" and message["alert"].get("eventId"):
+                    clock.opened.setdefault(message["alert"]["eventId"], now)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def alerts_settings(home: Path, url: str) -> Path:
+    """The alerts settings file the BFF's alerter reads (OBS_ALERTS_FILE): defaults, one json receiver."""
+    path = home / "alerts.toml"
+    path.write_text(f'[[receivers]]\nname = "bench"\nkind = "json"\nurl = "{url}"\ntimeout_seconds = 5\n')
+    return path
+
+
 def seed_table(settings: Settings) -> None:
     """A few committed rows through the real writer, so the BFF reads a real table."""
     from obs_platform.lakehouse.spark import build_spark_session
@@ -130,14 +183,15 @@ def seed_table(settings: Settings) -> None:
         spark.stop()
 
 
-def event(event_id: str, status: str, updated: datetime, error: str | None = None) -> dict:
+def event(event_id: str, status: str, updated: datetime, error: str | None = None, stage: str = "validate") -> dict:
+    # source = processed: healthy hand-overs, so the traffic itself opens no `rows` alerts
     return {"eventId": event_id, "correlationId": f"b-{event_id[-3:]}", "pipelineName": "orders",
-            "stageName": "validate", "status": status, "eventTimestamp": updated - timedelta(minutes=1),
-            "lastUpdatedAt": updated, "sourceRecordCount": 100, "processedRecordCount": 40, "errorMessage": error}
+            "stageName": stage, "status": status, "eventTimestamp": updated - timedelta(minutes=1),
+            "lastUpdatedAt": updated, "sourceRecordCount": 100, "processedRecordCount": 100, "errorMessage": error}
 
 
 def phase(rate: float, seconds: float, settings: Settings, bff: str, bff_pid: int, dash: str,
-          ingestion: bool, live: bool = True) -> dict:
+          ingestion: bool, live: bool = True, hooks: WebhookClock | None = None) -> dict:
     every = max(1, round(rate / PROBES_PER_SECOND))
     total = int(rate * seconds)
     probes = [n for n in range(total) if n % every == every - 1]
@@ -165,7 +219,7 @@ def phase(rate: float, seconds: float, settings: Settings, bff: str, bff_pid: in
         now = datetime.now(UTC)
         published[event_id] = time.time()
         if probe:
-            emitter.emit(event(event_id, "FAILED", now, "Disk full on /data"))
+            emitter.emit(event(event_id, "FAILED", now, "Disk full on /data", stage=f"probe-{tag}-{n}"))
         else:
             emitter.emit(event(event_id, "RUNNING" if n % 2 else "COMPLETED", now - timedelta(seconds=5)))
     emitter.flush()
@@ -179,6 +233,11 @@ def phase(rate: float, seconds: float, settings: Settings, bff: str, bff_pid: in
     deadline = time.monotonic() + 120
     while ingestion and len(clock.committed) < total and time.monotonic() < deadline:
         time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    probe_ids = [f"probe-{tag}-{n}" for n in probes]
+    while hooks is not None and sum(i in hooks.opened for i in probe_ids) < len(probe_ids) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
     clock.close()
     if driver and driver.returncode != 0:
         raise RuntimeError(f"browser driver failed: {err[-2000:]}")
@@ -186,10 +245,12 @@ def phase(rate: float, seconds: float, settings: Settings, bff: str, bff_pid: in
     sse = [clock.first[i] - published[i] for i in published if i in clock.first]
     screen = [seen[i] / 1000 - published[i] for i in seen if i in published]
     committed = [clock.committed[i] - published[i] for i in published if i in clock.committed]
+    webhook = [hooks.opened[i] - published[i] for i in probe_ids if hooks is not None and i in hooks.opened]
     return {
         "rate_target": rate, "rate_achieved": round(total / publish_seconds, 1), "seconds": seconds, "events": total,
         "probes": len(probes), "sse_pending": summary(sse, total), "dashboard_pending": summary(screen, len(probes)),
         **({"sse_committed": summary(committed, total)} if ingestion else {}),
+        **({"webhook_open": summary(webhook, len(probes))} if hooks is not None else {}),
         "bff_cpu_cores": round((cpu1 - cpu0) / (wall1 - wall0), 3),
         "bff_cpu_ms_per_event": round(1000 * (cpu1 - cpu0) / total, 3),
     }
@@ -200,6 +261,7 @@ def main() -> None:
     parser.add_argument("--rates", default="20,1000")
     parser.add_argument("--seconds", default="30,15", help="phase length per rate")
     parser.add_argument("--live-off", action="store_true", help="the BFF without its live path (the path before)")
+    parser.add_argument("--alerts-off", action="store_true", help="the BFF without its alerter (no webhooks)")
     parser.add_argument("--no-ingestion", action="store_true", help="no streaming ingestion beside the phases")
     parser.add_argument("--no-table", action="store_true", help="with --no-ingestion: no table at all (no Spark)")
     args = parser.parse_args()
@@ -214,6 +276,7 @@ def main() -> None:
     settings = Settings(home=home, pubsub_port=emulator.port, topic="detect-events", subscription="detect-events-hudi",
                         ack_deadline_seconds=10)
     procs: list[subprocess.Popen] = []
+    hooks = None if args.alerts_off else WebhookClock()
     try:
         ensure_topic_and_subscription(settings)
         ingestion = not args.no_ingestion
@@ -236,7 +299,9 @@ def main() -> None:
             [sys.executable, "-m", "bff"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             env={**inherited, "OBS_HOME": str(home), "OBS_BFF_PORT": str(bff_port), "OBS_BIND_HOST": "127.0.0.1",
                  "OBS_TOPIC": settings.topic, "OBS_SUBSCRIPTION": settings.subscription,
-                 "OBS_BFF_CORS_ORIGINS": dash, "OBS_BFF_LIVE_PATH": "false" if args.live_off else "true"})
+                 "OBS_BFF_CORS_ORIGINS": dash, "OBS_BFF_LIVE_PATH": "false" if args.live_off else "true",
+                 "OBS_BFF_ALERTS_ENGINE": "false" if args.alerts_off else "true",
+                 **({"OBS_ALERTS_FILE": str(alerts_settings(home, hooks.url))} if hooks else {})})
         procs.append(bff_proc)
         wait_http(f"{bff}/api/health", 60)
         deadline = time.monotonic() + 300
@@ -250,12 +315,14 @@ def main() -> None:
                  "OBS_DASHBOARD_HOST": "127.0.0.1"}))
         wait_http(f"{dash}/", 60)
         wait_for_subscriptions(settings, 0 if args.live_off else 1)
+        if hooks is not None:
+            wait_subscribed(settings)  # the alerter's <topic>-alerts: what is published before it, it never sees
         idle0, t0 = cpu_seconds(bff_proc.pid), time.monotonic()
         time.sleep(5)
         idle = (cpu_seconds(bff_proc.pid) - idle0) / (time.monotonic() - t0)
         results = []
         for rate, seconds in zip(rates, lengths, strict=True):
-            result = phase(rate, seconds, settings, bff, bff_proc.pid, dash, ingestion, not args.live_off)
+            result = phase(rate, seconds, settings, bff, bff_proc.pid, dash, ingestion, not args.live_off, hooks)
             print(json.dumps(result), flush=True)
             results.append(result)
         write_report(args, emulator.kind, ingestion, idle, results)
@@ -271,6 +338,8 @@ def main() -> None:
                 proc.kill()
                 proc.wait(10)
         emulator.stop()
+        if hooks is not None:
+            hooks.close()
 
 
 def live_subscriptions_exist(settings: Settings) -> bool:
@@ -281,22 +350,27 @@ def write_report(args, emulator_kind: str, ingestion: bool, idle: float, results
     report = {
         "bench": "detect", "at": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(),
                                                                             "python": platform.python_version()},
-        "emulator": emulator_kind, "live_path": not args.live_off, "ingestion_running": ingestion, "table": ingestion or not args.no_table, "bff_idle_cpu_cores": round(idle, 3),
+        "emulator": emulator_kind, "live_path": not args.live_off, "ingestion_running": ingestion, "table": ingestion or not args.no_table,
+        "alerts_engine": not args.alerts_off, "bff_idle_cpu_cores": round(idle, 3),
         "probes_per_second": PROBES_PER_SECOND, "batch_ms": 50, "phases": results,
         "note": "publish = just before EventEmitter.emit; SSE = first pending event holding the eventId (every "
-                "event); dashboard = first time the probe's row is drawn in Chromium (FAILED probes, newest on top).",
+                "event); dashboard = first time the probe's row is drawn in Chromium (FAILED probes, newest on top); "
+                "webhook = the alerter's json webhook announcing the probe's alert (open) received by a local HTTP "
+                "server (each probe a stage of its own, so an alert of its own; default rules, default settings).",
     }
     out = REPO / "bench" / "reports" / f"detect-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.relative_to(REPO)}")
-    print(f"{'rate':>8} {'achieved':>9} {'SSE p50':>8} {'SSE p95':>8} {'dash p50':>9} {'dash p95':>9} {'BFF cores':>10}")
+    print(f"{'rate':>8} {'achieved':>9} {'SSE p50':>8} {'SSE p95':>8} {'dash p50':>9} {'dash p95':>9} "
+          f"{'hook p50':>9} {'hook p95':>9} {'BFF cores':>10}")
     def f(v, width):
         return f"{v:>{width}.3f}" if v is not None else f"{'-':>{width}}"
 
     for r in results:
-        sse, dash = r["sse_pending"], r["dashboard_pending"]
+        sse, dash, hook = r["sse_pending"], r["dashboard_pending"], r.get("webhook_open", {})
         print(f"{r['rate_target']:>8.0f} {r['rate_achieved']:>9.1f} {f(sse['p50_s'], 8)} {f(sse['p95_s'], 8)} "
-              f"{f(dash['p50_s'], 9)} {f(dash['p95_s'], 9)} {r['bff_cpu_cores']:>10.3f}")
+              f"{f(dash['p50_s'], 9)} {f(dash['p95_s'], 9)} {f(hook.get('p50_s'), 9)} {f(hook.get('p95_s'), 9)} "
+              f"{r['bff_cpu_cores']:>10.3f}")
 
 
 if __name__ == "__main__":
