@@ -36,8 +36,10 @@ def dagster_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
     env["DAGSTER_HOME"] = str(REPO_ROOT)  # where dagster.yaml is; it points its storage at the folders below
     env["OBS_HOME"] = str(settings.home)
-    env.setdefault("OBS_DAGSTER_DIR", str(settings.dagster_dir))
-    env.setdefault("OBS_DAGSTER_COMPUTE_LOGS", str(Path(env["OBS_DAGSTER_DIR"]) / "logs"))
+    # always from these settings: an inherited value (the Makefile exports one for `dagster` run by hand)
+    # would put every home's instance in one folder
+    env["OBS_DAGSTER_DIR"] = str(settings.dagster_dir)
+    env["OBS_DAGSTER_COMPUTE_LOGS"] = str(settings.dagster_dir / "logs")
     return env
 
 
