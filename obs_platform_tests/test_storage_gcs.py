@@ -48,6 +48,7 @@ def test_settings_put_dead_letters_beside_a_gs_table_and_refuse_a_local_path_for
         _ = settings.dead_letter_path
 
 
+@pytest.mark.pubsub
 def test_dead_letters_on_a_bucket_are_kept_read_and_replayed(gcs, settings):
     store = DeadLetterStore("gs://lake/observability/dead_letters")
     store.append(dead_letter_table([_letter(1, "bad_bytes"), _letter(2, "unknown_schema")]), 1)
@@ -63,6 +64,7 @@ def test_dead_letters_on_a_bucket_are_kept_read_and_replayed(gcs, settings):
     assert sorted(store.replayed_ids()) == ["m1", "m3"]
 
 
+@pytest.mark.spark
 def test_the_timeline_of_a_table_on_a_bucket_reads_as_on_disk(gcs, spark, settings):
     """A real table (Spark + Hudi, three commits) copied into the bucket: its timeline and its newest commit's
     stats read the same through gs:// as from the folder."""
