@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from obs_platform.local.processes import stop_group
 from obs_platform.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -77,17 +77,7 @@ class RunningEmulator:
         return f"{self.host}:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(timeout=timeout)
+        stop_group(self.process, timeout)
 
 
 def start_emulator(

@@ -8,8 +8,6 @@ Google's own clients do).
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from obs_platform.bus.emulator import port_open
 from obs_platform.errors import ObsPlatformError
+from obs_platform.local.processes import stop_group
 from obs_platform.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -39,17 +38,7 @@ class RunningFakeGcs:
         return f"http://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(timeout=timeout)
+        stop_group(self.process, timeout)
 
 
 def start_fake_gcs(root: Path, port: int, host: str = "127.0.0.1", buckets: tuple[str, ...] = (),

@@ -109,3 +109,19 @@ def _signal_group(svc: Service, sig: int) -> None:
         os.killpg(svc.process.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM a child's process group (it was started with ``start_new_session``), SIGKILL it after
+    ``timeout``; a no-op when it has exited."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=timeout)
