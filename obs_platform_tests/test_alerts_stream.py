@@ -6,8 +6,6 @@ over POST: an `alert` event with status acknowledged and who; the completion tha
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
 
 import httpx
@@ -15,37 +13,18 @@ import pytest
 
 from obs_platform_tests import test_alerts_bff
 from obs_platform_tests.test_alerts_bff import AUTH, event, wait_subscribed
+from obs_platform_tests.test_live_path import Sse
 
 pytestmark = [pytest.mark.pubsub]
 
 alert_env = test_alerts_bff.alert_env  # the fixture: a receiver, OBS_ALERTS_FILE, the token on
 
 
-class Stream:
+class Stream(Sse):
     """Reads /api/stream (with the token) in a thread; each parsed SSE event lands in a queue."""
 
     def __init__(self, url: str):
-        self.events: queue.Queue = queue.Queue()
-        self._client = httpx.Client(timeout=httpx.Timeout(10, read=120), headers=AUTH)
-        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
-        self._thread.start()
-
-    def _run(self, url: str) -> None:
-        try:
-            with self._client.stream("GET", f"{url}/api/stream") as response:
-                event: dict = {}
-                for line in response.iter_lines():
-                    if line == "":
-                        if event:
-                            self.events.put(event)
-                        event = {}
-                    elif not line.startswith(":"):
-                        key, _, value = line.partition(":")
-                        event[key] = value[1:] if value.startswith(" ") else value
-        except Exception:  # closed by the test, or the server went away
-            pass
-        finally:
-            self.events.put(None)
+        super().__init__(url, headers=AUTH)
 
     def next_alert(self, timeout: float = 20) -> dict:
         """The next `alert` event (other events are skipped); asserts it has no SSE id."""
@@ -56,10 +35,6 @@ class Stream:
             if event.get("event") == "alert":
                 assert "id" not in event, "alert events are not resumable: no SSE id"
                 return json.loads(event["data"])
-
-    def close(self) -> None:
-        self._client.close()
-        self._thread.join(10)
 
 
 def test_alert_opened_grown_acknowledged_and_resolved_arrive_on_the_stream(settings, bff_for, alert_env):

@@ -35,9 +35,9 @@ PENDING_WITHIN_S = 3.0  # the issue's target is p95 <= 2 s on the dashboard; ben
 class Sse:
     """Reads /api/stream in a thread; each parsed event lands in a queue with the time it arrived."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, headers: dict[str, str] | None = None):
         self.events: queue.Queue = queue.Queue()
-        self._client = httpx.Client(timeout=httpx.Timeout(10, read=120))
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=120), headers=headers)
         self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
         self._thread.start()
 
