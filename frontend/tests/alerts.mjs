@@ -8,19 +8,8 @@
  *     in a second tab, then the dashboard afresh, and prints {"links": {...}} (what each page shows); then {"result": {...}} once the
  *     alert has left the strip, in the same document, and {"pageErrors": [...]}.
  */
-import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
-
-const require = createRequire(import.meta.url);
-const { chromium } = require("playwright-core");
-
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const TIMEOUT = 20_000;
-
-const [scenario, rawArgs] = process.argv.slice(2);
-const args = JSON.parse(rawArgs ?? "{}");
-const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+import { args, runScenario, say, TIMEOUT } from "./harness.mjs";
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 const items = (page) => page.$$eval("#alert-list li.alert-item", (els) => els.map((li) => ({
@@ -80,20 +69,4 @@ async function strip(page, context) {
 
 const SCENARIOS = { strip };
 
-const run = SCENARIOS[scenario];
-if (!run) {
-  console.error(`unknown scenario ${scenario}; one of ${Object.keys(SCENARIOS).join(", ")}`);
-  process.exit(2);
-}
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: FLAGS, headless: true });
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  const result = await run(page, context);
-  say({ result, pageErrors: errors });
-} finally {
-  await browser.close();
-  process.exit(0);
-}
+await runScenario(SCENARIOS, { exit: true });  // stdin stays open

@@ -10,18 +10,7 @@
  * a commit in the time-travel control), journey (click a row's batch), at-failure (click a FAILED row's
  * "at failure").
  */
-import { createRequire } from "node:module";
-
-const require = createRequire(import.meta.url);
-const { chromium } = require("playwright-core");
-
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const TIMEOUT = 20_000;
-
-const [scenario, rawArgs] = process.argv.slice(2);
-const args = JSON.parse(rawArgs ?? "{}");
-const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+import { args, runScenario, say, TIMEOUT } from "./harness.mjs";
 
 /** The timeline's rows as the user sees them: id, status and the status badge's colour. */
 async function rows(page) {
@@ -136,19 +125,4 @@ async function atFailure(page) {
 
 const SCENARIOS = { view, details, live, "time-travel": timeTravel, journey, "at-failure": atFailure };
 
-const run = SCENARIOS[scenario];
-if (!run) {
-  console.error(`unknown scenario ${scenario}; one of ${Object.keys(SCENARIOS).join(", ")}`);
-  process.exit(2);
-}
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: FLAGS, headless: true });
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  const result = await run(page);
-  say({ result, pageErrors: errors });
-} finally {
-  await browser.close();
-}
+await runScenario(SCENARIOS);

@@ -9,18 +9,7 @@
  *     "ready"; then, once `count` rows whose eventId starts with `prefix` were seen, {"result": {"seen":
  *     {eventId: epoch ms first on screen}}} (a MutationObserver notes each row as the page draws it).
  */
-import { createRequire } from "node:module";
-
-const require = createRequire(import.meta.url);
-const { chromium } = require("playwright-core");
-
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const TIMEOUT = 20_000;
-
-const [scenario, rawArgs] = process.argv.slice(2);
-const args = JSON.parse(rawArgs ?? "{}");
-const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+import { args, runScenario, say, TIMEOUT } from "./harness.mjs";
 
 /** One row as the user sees it: status, whether it is marked pending, the commit cell's text, its look. */
 function describe(page, eventId) {
@@ -75,19 +64,4 @@ async function watch(page) {
 
 const SCENARIOS = { "pending-then-committed": pendingThenCommitted, watch };
 
-const run = SCENARIOS[scenario];
-if (!run) {
-  console.error(`unknown scenario ${scenario}; one of ${Object.keys(SCENARIOS).join(", ")}`);
-  process.exit(2);
-}
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: FLAGS, headless: true });
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  const result = await run(page);
-  say({ result, pageErrors: errors });
-} finally {
-  await browser.close();
-}
+await runScenario(SCENARIOS);
